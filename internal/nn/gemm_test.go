@@ -1,0 +1,254 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+)
+
+// gemmRef is the textbook triple loop Gemm is checked against.
+func gemmRef(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
+	for i := 0; i < m; i++ {
+		ci := c[i*ldc : i*ldc+n]
+		if !accumulate {
+			clear(ci)
+		}
+		for p := 0; p < k; p++ {
+			aip := a[i*lda+p]
+			bp := b[p*ldb : p*ldb+n]
+			for j := range ci {
+				ci[j] += aip * bp[j]
+			}
+		}
+	}
+}
+
+// randSlice returns n values uniform in [-1, 1).
+func randSlice(rng *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = 2*rng.Float32() - 1
+	}
+	return s
+}
+
+// gemmCase is one Gemm problem; the pad fields widen the row strides past
+// the widths so the operands are views.
+type gemmCase struct {
+	m, n, k          int
+	padA, padB, padC int
+}
+
+func (tc gemmCase) String() string {
+	return fmt.Sprintf("m%d_n%d_k%d_pad%d.%d.%d", tc.m, tc.n, tc.k, tc.padA, tc.padB, tc.padC)
+}
+
+var gemmCases = []gemmCase{
+	{m: 1, n: 1, k: 1},
+	{m: 1, n: 7, k: 3},
+	{m: 3, n: 1, k: 5},
+	{m: 2, n: 2, k: 0},
+	{m: 0, n: 5, k: 3},
+	{m: 4, n: 0, k: 3},
+	{m: 4, n: 2, k: 1},
+	{m: 7, n: 17, k: 33, padA: 1, padB: 2, padC: 3},
+	{m: 17, n: 33, k: 7},
+	{m: 33, n: 65, k: 17, padA: 5, padB: 1, padC: 4},
+	{m: 65, n: 3, k: 65},
+	{m: 8, n: 300, k: 4, padB: 6},
+	{m: 12, n: 301, k: 3, padC: 1},
+	{m: 32, n: 129, k: 4},
+	{m: 64, n: 257, k: 32, padB: 8},
+	// More than one block in each of K, M and N.
+	{m: 130, n: 1030, k: 300, padA: 3, padB: 5, padC: 7},
+	{m: 259, n: 70, k: 513},
+	// Large enough to fan out, split along N and along M.
+	{m: 256, n: 1001, k: 64, padC: 1},
+	{m: 1027, n: 33, k: 80, padA: 2},
+}
+
+// checkGemm runs Gemm and gemmRef on the same random problem and compares
+// them, elementwise, against the rounding-error bound of a k-term float32
+// dot product; it also checks that C's padding is left alone.
+func checkGemm(t *testing.T, tc gemmCase, accumulate bool) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(uint64(tc.m), uint64(tc.n*1000+tc.k)))
+	lda, ldb, ldc := tc.k+tc.padA, tc.n+tc.padB, tc.n+tc.padC
+	a := randSlice(rng, tc.m*lda)
+	b := randSlice(rng, tc.k*ldb)
+	c0 := randSlice(rng, tc.m*ldc)
+	for i := 0; i < tc.m; i++ {
+		for j := tc.n; j < ldc; j++ {
+			c0[i*ldc+j] = float32(math.NaN())
+		}
+	}
+	got := append([]float32(nil), c0...)
+	want := append([]float32(nil), c0...)
+	Gemm(tc.m, tc.n, tc.k, a, lda, b, ldb, got, ldc, accumulate)
+	gemmRef(tc.m, tc.n, tc.k, a, lda, b, ldb, want, ldc, accumulate)
+
+	const eps = 0x1p-24 // float32 unit roundoff
+	for i := 0; i < tc.m; i++ {
+		for j := 0; j < ldc; j++ {
+			g, w := got[i*ldc+j], want[i*ldc+j]
+			if j >= tc.n {
+				if !math.IsNaN(float64(g)) {
+					t.Fatalf("C[%d,%d] outside the view changed to %v", i, j, g)
+				}
+				continue
+			}
+			// Both results are within (k+1)·eps·Σ|terms| of the exact one.
+			var mag float64
+			if accumulate {
+				mag = math.Abs(float64(c0[i*ldc+j]))
+			}
+			for p := 0; p < tc.k; p++ {
+				mag += math.Abs(float64(a[i*lda+p]) * float64(b[p*ldb+j]))
+			}
+			if d := math.Abs(float64(g - w)); d > 2*float64(tc.k+1)*eps*mag {
+				t.Fatalf("C[%d,%d] = %v, want %v (|diff| %g, Σ|terms| %g)", i, j, g, w, d, mag)
+			}
+		}
+	}
+}
+
+func TestGemm(t *testing.T) {
+	for _, tc := range gemmCases {
+		for _, acc := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%v_acc%v", tc, acc), func(t *testing.T) {
+				checkGemm(t, tc, acc)
+			})
+		}
+	}
+}
+
+// TestGemmKernelEdges checks the micro-kernel and the packing against
+// gemmRef for every tile remainder in M and N around the kernel's shape.
+func TestGemmKernelEdges(t *testing.T) {
+	mr, nr := gemmKernel.mr, gemmKernel.nr
+	for m := 1; m <= 2*mr+1; m++ {
+		for n := 1; n <= 2*nr+1; n++ {
+			for _, k := range []int{1, 2, 5, 9} {
+				checkGemm(t, gemmCase{m: m, n: n, k: k, padA: 1, padB: 1, padC: 2}, true)
+			}
+		}
+	}
+}
+
+func TestGemmPanics(t *testing.T) {
+	s := make([]float32, 16)
+	tests := []struct {
+		name string
+		call func()
+	}{
+		{"negative m", func() { Gemm(-1, 2, 2, s, 2, s, 2, s, 2, false) }},
+		{"lda too small", func() { Gemm(2, 2, 3, s, 2, s, 2, s, 2, false) }},
+		{"ldb too small", func() { Gemm(2, 3, 2, s, 2, s, 2, s, 3, false) }},
+		{"ldc too small", func() { Gemm(2, 3, 2, s, 2, s, 3, s, 2, false) }},
+		{"A too short", func() { Gemm(9, 2, 2, s, 2, s, 2, make([]float32, 18), 2, false) }},
+		{"B too short", func() { Gemm(2, 2, 9, make([]float32, 18), 9, s, 2, s, 2, false) }},
+		{"C too short", func() { Gemm(2, 9, 2, s, 2, make([]float32, 18), 9, s, 9, false) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Error("no panic")
+				}
+			}()
+			tt.call()
+		})
+	}
+}
+
+// TestGemmAllocs checks that steady-state calls do not allocate on one
+// goroutine, and bounds the allocations of the goroutine fan-out.
+func TestGemmAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop scratch")
+	}
+	tests := []struct {
+		m, n, k int
+		procs   int
+		max     float64
+	}{
+		{m: 64, n: 100, k: 32, procs: 1},
+		{m: 256, n: 2000, k: 64, procs: 1},
+		// The WaitGroup and the worker's closure.
+		{m: 256, n: 2000, k: 64, procs: 2, max: 2},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("m%d_n%d_k%d_procs%d", tt.m, tt.n, tt.k, tt.procs), func(t *testing.T) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(tt.procs))
+			a := make([]float32, tt.m*tt.k)
+			b := make([]float32, tt.k*tt.n)
+			c := make([]float32, tt.m*tt.n)
+			got := allocsPerRun(20, func() {
+				Gemm(tt.m, tt.n, tt.k, a, tt.k, b, tt.n, c, tt.n, false)
+			})
+			t.Logf("%v allocations per call", got)
+			if got > tt.max {
+				t.Errorf("%v allocations per call, want at most %v", got, tt.max)
+			}
+		})
+	}
+}
+
+// allocsPerRun is testing.AllocsPerRun without its switch to GOMAXPROCS 1,
+// so the goroutine fan-out is measured too.
+func allocsPerRun(runs int, f func()) float64 {
+	f() // warm up the pools
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range runs {
+		f()
+	}
+	runtime.ReadMemStats(&after)
+	return float64(after.Mallocs-before.Mallocs) / float64(runs)
+}
+
+// benchShapes are the vocoder's GEMMs: M output channels, K input channels
+// (per tap), N time columns (about one second of audio).
+var benchShapes = []struct{ m, k, n int }{
+	{512, 256, 2756},  // universal model: dilated-conv tap, res/skip
+	{4096, 640, 2756}, // universal model: fused cond layers
+	{256, 640, 2756},  // small model: one cond layer
+	{2048, 640, 2756}, // small model: fused cond layers
+	{64, 32, 2756},    // small model: in-layer (both halves)
+	{32, 32, 2756},    // small model: res/skip
+	{8, 32, 2756},     // small model: end layer
+	{32, 4, 2756},     // small model: start layer
+	{12, 3, 2756},     // tiny K and M
+}
+
+func BenchmarkGemm(b *testing.B) {
+	for _, s := range benchShapes {
+		b.Run(fmt.Sprintf("M%d_K%d_N%d", s.m, s.k, s.n), func(b *testing.B) {
+			benchGemm(b, Gemm, s.m, s.k, s.n)
+		})
+	}
+}
+
+// BenchmarkGemmRef measures the naive loop for comparison.
+func BenchmarkGemmRef(b *testing.B) {
+	for _, s := range []struct{ m, k, n int }{{512, 256, 2756}, {32, 32, 2756}} {
+		b.Run(fmt.Sprintf("M%d_K%d_N%d", s.m, s.k, s.n), func(b *testing.B) {
+			benchGemm(b, gemmRef, s.m, s.k, s.n)
+		})
+	}
+}
+
+func benchGemm(b *testing.B, gemm func(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool), m, k, n int) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := randSlice(rng, m*k)
+	y := randSlice(rng, k*n)
+	z := make([]float32, m*n)
+	calls := 0
+	for b.Loop() {
+		gemm(m, n, k, x, k, y, n, z, n, false)
+		calls++
+	}
+	b.ReportMetric(2*float64(m)*float64(n)*float64(k)*float64(calls)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}

@@ -1,0 +1,105 @@
+package vocoder
+
+import (
+	"math"
+
+	"github.com/glowvoc/glowvoc/internal/nn"
+)
+
+// wnScratch is the working memory of one WN evaluation over cols columns.
+type wnScratch struct {
+	pad  int       // zero columns on each side of h: the largest dilation's reach
+	h    []float32 // residual stream [C × (cols + 2·pad)]
+	pre  []float32 // gate pre-activations [2C × cols]
+	acts []float32 // gated activations [C × cols]
+	skip []float32 // skip accumulator [C × cols]
+}
+
+func newWNScratch(cfg Config, cols int) *wnScratch {
+	C := cfg.WN.Channels
+	pad := (1 << (cfg.WN.Layers - 1)) * (cfg.WN.KernelSize - 1) / 2
+	return &wnScratch{
+		pad:  pad,
+		h:    make([]float32, C*(cols+2*pad)),
+		pre:  make([]float32, 2*C*cols),
+		acts: make([]float32, C*cols),
+		skip: make([]float32, C*cols),
+	}
+}
+
+// wn evaluates flow f's coupling network: out [2·half × cols] (rows
+// [:half] the shift b, rows [half:] log s) from x0 [half × cols] and the
+// grouped conditioning cond [NMels·Group × cols].
+func (f *flow) wn(cfg Config, out, x0, cond []float32, cols int, s *wnScratch) {
+	C, L, K := cfg.WN.Channels, cfg.WN.Layers, cfg.WN.KernelSize
+	nc := cfg.NMels * cfg.Group
+	ldh := cols + 2*s.pad
+	h := s.h
+	// Zero padding must read as zeros; the interior is overwritten below.
+	for c := 0; c < C; c++ {
+		row := h[c*ldh : (c+1)*ldh]
+		clear(row[:s.pad])
+		clear(row[s.pad+cols:])
+	}
+	nn.Gemm(C, cols, f.half, f.startW, f.half, x0, cols, h[s.pad:], ldh, false)
+	nn.AddBias(h[s.pad:], C, cols, ldh, f.startB)
+
+	for i := 0; i < L; i++ {
+		dil := 1 << i
+		// Dilated input conv plus this layer's slice of the conditioning
+		// 1x1 conv, both accumulated into one pre-activation buffer.
+		nn.DilatedConv(s.pre, cols, f.inW[i], K, 2*C, C, h, ldh, s.pad, cols, dil, false)
+		nn.Gemm(2*C, cols, nc, f.condW[2*C*i*nc:], nc, cond, cols, s.pre, cols, true)
+		addTwoBiases(s.pre, 2*C, cols, f.inB[i], f.condB[2*C*i:2*C*(i+1)])
+		nn.GatedActivation(s.acts, s.pre, C, cols)
+
+		rsW, rsB := f.resSkipW[i], f.resSkipB[i]
+		if i < L-1 {
+			nn.Gemm(C, cols, C, rsW[:C*C], C, s.acts, cols, h[s.pad:], ldh, true)
+			nn.AddBias(h[s.pad:], C, cols, ldh, rsB[:C])
+			nn.Gemm(C, cols, C, rsW[C*C:], C, s.acts, cols, s.skip, cols, i > 0)
+			nn.AddBias(s.skip, C, cols, cols, rsB[C:])
+		} else {
+			nn.Gemm(C, cols, C, rsW, C, s.acts, cols, s.skip, cols, i > 0)
+			nn.AddBias(s.skip, C, cols, cols, rsB)
+		}
+	}
+	nn.Gemm(2*f.half, cols, C, f.endW, C, s.skip, cols, out, cols, false)
+	nn.AddBias(out, 2*f.half, cols, cols, f.endB)
+}
+
+// addTwoBiases adds a[r] + b[r] to every element of row r of x [rows × n].
+func addTwoBiases(x []float32, rows, n int, a, b []float32) {
+	for r := 0; r < rows; r++ {
+		v := a[r] + b[r]
+		row := x[r*n : (r+1)*n]
+		for t := range row {
+			row[t] += v
+		}
+	}
+}
+
+// coupleInverse undoes the affine coupling in place: x1 = (x1 − b) / exp(log s).
+func coupleInverse(x1, out []float32, half, cols int) {
+	b, logS := out[:half*cols], out[half*cols:2*half*cols]
+	for i := range x1[:half*cols] {
+		x1[i] = (x1[i] - b[i]) / float32(math.Exp(float64(logS[i])))
+	}
+}
+
+// coupleForward applies the affine coupling in place: x1 = exp(log s)·x1 + b.
+// It adds each column's Σ log s to colLogS and returns the total.
+func coupleForward(x1, out []float32, half, cols int, colLogS []float64) float64 {
+	b, logS := out[:half*cols], out[half*cols:2*half*cols]
+	var total float64
+	for c := 0; c < half; c++ {
+		for t := 0; t < cols; t++ {
+			i := c*cols + t
+			ls := logS[i]
+			x1[i] = float32(math.Exp(float64(ls)))*x1[i] + b[i]
+			colLogS[t] += float64(ls)
+			total += float64(ls)
+		}
+	}
+	return total
+}

@@ -1,0 +1,147 @@
+package vocoder
+
+import (
+	"fmt"
+	"sync"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/glowvoc/glowvoc/melspec"
+)
+
+// Model is a loaded WaveGlow. It is immutable after construction and safe
+// for concurrent use by any number of goroutines.
+type Model struct {
+	cfg Config
+
+	// upW is the upsampling kernel rearranged for nn.ConvTranspose1d:
+	// [NMels·UpsampleKernel × NMels], row (o, k), column i.
+	upW, upB []float32
+	flows    []flow
+
+	analyzer *melspec.Analyzer // the model's own mel front end
+
+	denoiseMu   sync.Mutex        // guards the two fields below
+	denoiseBias []float32         // bias spectrum for the denoiser, computed on first use
+	denoiseSTFT *melspec.Analyzer // the denoiser's 1024/256/1024 STFT
+}
+
+// flow holds one flow's parameters in the layouts the kernels use: every
+// 1x1 convolution as a row-major [out × in] matrix, every dilated
+// convolution as its taps one after another, each [out × in].
+type flow struct {
+	channels, half int
+
+	w, wInv []float32 // invertible 1x1 convolution and its inverse, [channels × channels]
+	logDetW float64   // log|det w|
+
+	startW, startB []float32 // [C × half]
+	inW, inB       [][]float32
+	resSkipW       [][]float32 // per layer [2C × C], the last [C × C]
+	resSkipB       [][]float32
+	endW, endB     []float32 // [2·half × C]
+	condW, condB   []float32 // [2·C·L × NMels·Group]
+}
+
+// New builds a model from an inference state dict (weight norm folded,
+// NVIDIA names; see InferenceStateDict) and its configuration. Every
+// tensor's presence, shape and finiteness is checked.
+func New(sd StateDict, cfg Config) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid config: %w", err)
+	}
+	if err := checkStateDict(sd, cfg); err != nil {
+		return nil, err
+	}
+	an, err := melspec.NewAnalyzer(cfg.Mel)
+	if err != nil {
+		return nil, fmt.Errorf("mel front end: %w", err)
+	}
+	m := &Model{cfg: cfg, analyzer: an}
+
+	// ConvTranspose1d weight [in, out, k] -> rows (out, k), columns in.
+	up := sd["upsample.weight"].Data
+	n, kl := cfg.NMels, cfg.UpsampleKernel
+	m.upW = make([]float32, n*kl*n)
+	for i := 0; i < n; i++ {
+		for o := 0; o < n; o++ {
+			for k := 0; k < kl; k++ {
+				m.upW[(o*kl+k)*n+i] = up[(i*n+o)*kl+k]
+			}
+		}
+	}
+	m.upB = sd["upsample.bias"].Data
+
+	C, L, K := cfg.WN.Channels, cfg.WN.Layers, cfg.WN.KernelSize
+	for k := 0; k < cfg.Flows; k++ {
+		p := fmt.Sprintf("WN.%d.", k)
+		ch := cfg.FlowChannels(k)
+		f := flow{channels: ch, half: ch / 2}
+		f.w = sd[fmt.Sprintf("convinv.%d.conv.weight", k)].Data
+		f.wInv, f.logDetW, err = invert(f.w, ch)
+		if err != nil {
+			return nil, fmt.Errorf("convinv.%d.conv.weight: %w", k, err)
+		}
+		f.startW, f.startB = sd[p+"start.weight"].Data, sd[p+"start.bias"].Data
+		for i := 0; i < L; i++ {
+			// Conv1d weight [out, in, k] -> taps [k][out][in].
+			w := sd[fmt.Sprintf("%sin_layers.%d.weight", p, i)].Data
+			taps := make([]float32, len(w))
+			for o := 0; o < 2*C; o++ {
+				for in := 0; in < C; in++ {
+					for j := 0; j < K; j++ {
+						taps[(j*2*C+o)*C+in] = w[(o*C+in)*K+j]
+					}
+				}
+			}
+			f.inW = append(f.inW, taps)
+			f.inB = append(f.inB, sd[fmt.Sprintf("%sin_layers.%d.bias", p, i)].Data)
+			f.resSkipW = append(f.resSkipW, sd[fmt.Sprintf("%sres_skip_layers.%d.weight", p, i)].Data)
+			f.resSkipB = append(f.resSkipB, sd[fmt.Sprintf("%sres_skip_layers.%d.bias", p, i)].Data)
+		}
+		f.endW, f.endB = sd[p+"end.weight"].Data, sd[p+"end.bias"].Data
+		f.condW, f.condB = sd[p+"cond_layer.weight"].Data, sd[p+"cond_layer.bias"].Data
+		m.flows = append(m.flows, f)
+	}
+	return m, nil
+}
+
+// invert returns the inverse of the n×n matrix w (computed in float64 and
+// rounded once) and log|det w|.
+func invert(w []float32, n int) ([]float32, float64, error) {
+	a := mat.NewDense(n, n, nil)
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			a.Set(i, j, float64(w[i*n+j]))
+		}
+	}
+	var inv mat.Dense
+	if err := inv.Inverse(a); err != nil {
+		return nil, 0, fmt.Errorf("1x1 convolution is not invertible: %w", err)
+	}
+	logDet, _ := mat.LogDet(a)
+	out := make([]float32, n*n)
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			out[i*n+j] = float32(inv.At(i, j))
+		}
+	}
+	return out, logDet, nil
+}
+
+// Config returns the model's configuration.
+func (m *Model) Config() Config { return m.cfg }
+
+// Analyzer returns the mel front end the model expects its input from.
+func (m *Model) Analyzer() *melspec.Analyzer { return m.analyzer }
+
+// checkMel validates a mel spectrogram against the model.
+func (m *Model) checkMel(mel melspec.Spectrogram) error {
+	if mel.NMels != m.cfg.NMels {
+		return fmt.Errorf("mel has %d channels, the model expects %d", mel.NMels, m.cfg.NMels)
+	}
+	if mel.Frames < 1 {
+		return fmt.Errorf("mel has no frames")
+	}
+	return mel.Validate()
+}

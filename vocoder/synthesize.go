@@ -1,0 +1,146 @@
+package vocoder
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/glowvoc/glowvoc/internal/nn"
+	"github.com/glowvoc/glowvoc/melspec"
+)
+
+// SynthesizeOptions controls inference.
+type SynthesizeOptions struct {
+	// Sigma is the standard deviation of the drawn latent noise (NVIDIA
+	// uses 0.6 for speech, 0 for the denoiser's bias estimate).
+	Sigma float64
+	// Seed selects the noise; the same seed, mel and sigma give the same
+	// audio, whatever the load or the number of threads.
+	Seed uint64
+	// Noise, when non-nil, is the latent z itself in the forward layout
+	// [Group × samples/Group] row-major (early blocks first, then the final
+	// channels), already scaled; Sigma and Seed are then unused.
+	Noise []float32
+}
+
+// Samples returns the audio length that frames mel frames synthesise to.
+func (m *Model) Samples(frames int) int { return frames * m.cfg.Mel.Hop }
+
+// Synthesize turns a mel spectrogram into audio (Samples(mel.Frames)
+// samples, nominally in [-1, 1]) by inverting the flow on latent noise in
+// one parallel pass. It honours ctx between layers.
+func (m *Model) Synthesize(ctx context.Context, mel melspec.Spectrogram, opts SynthesizeOptions) ([]float32, error) {
+	if err := m.checkMel(mel); err != nil {
+		return nil, err
+	}
+	G := m.cfg.Group
+	samples := m.Samples(mel.Frames)
+	cols := samples / G
+
+	z := make([]float32, G*cols)
+	switch {
+	case opts.Noise != nil:
+		if len(opts.Noise) != len(z) {
+			return nil, fmt.Errorf("noise has %d values, want %d (%d groups × %d columns for %d frames)", len(opts.Noise), len(z), G, cols, mel.Frames)
+		}
+		for i, v := range opts.Noise {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return nil, fmt.Errorf("noise has a non-finite value at index %d", i)
+			}
+		}
+		copy(z, opts.Noise)
+	case opts.Sigma < 0 || math.IsNaN(opts.Sigma) || math.IsInf(opts.Sigma, 0):
+		return nil, fmt.Errorf("sigma %v must be finite and non-negative", opts.Sigma)
+	case opts.Sigma > 0:
+		FillNoise(z, opts.Seed, opts.Sigma)
+	}
+
+	cond, err := m.conditioning(ctx, mel, samples)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.inverse(ctx, z, cond, cols); err != nil {
+		return nil, err
+	}
+	return unsqueeze(z, G, cols), nil
+}
+
+// FillNoise fills z with N(0, sigma²) values from a PCG generator seeded by
+// seed, in index order: the noise Synthesize draws for opts.Seed.
+func FillNoise(z []float32, seed uint64, sigma float64) {
+	rng := rand.New(rand.NewPCG(seed, 0x676c6f77766f63)) // "glowvoc"
+	for i := range z {
+		z[i] = float32(sigma * rng.NormFloat64())
+	}
+}
+
+// conditioning upsamples mel with the transposed convolution, keeps the
+// first samples values of each channel, and groups them to
+// [NMels·Group × samples/Group]: row m·Group + j, column t holds
+// upsampled[m, t·Group + j].
+func (m *Model) conditioning(ctx context.Context, mel melspec.Spectrogram, samples int) ([]float32, error) {
+	n, G := m.cfg.NMels, m.cfg.Group
+	up := make([]float32, n*samples)
+	scratch := make([]float32, nn.ConvTranspose1dScratch(n, m.cfg.UpsampleKernel))
+	nn.ConvTranspose1d(up, samples, m.upW, m.upB, n, n, m.cfg.UpsampleKernel, m.cfg.Mel.Hop, mel.Data, mel.Frames, scratch)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cols := samples / G
+	cond := make([]float32, n*G*cols)
+	for c := 0; c < n; c++ {
+		src := up[c*samples : (c+1)*samples]
+		for j := 0; j < G; j++ {
+			dst := cond[(c*G+j)*cols : (c*G+j+1)*cols]
+			for t := range dst {
+				dst[t] = src[t*G+j]
+			}
+		}
+	}
+	return cond, nil
+}
+
+// inverse runs the flows backwards in place on x, which holds z in the
+// forward layout [Group × cols] and ends as the grouped audio.
+func (m *Model) inverse(ctx context.Context, x, cond []float32, cols int) error {
+	G := m.cfg.Group
+	s := newWNScratch(m.cfg, cols)
+	out := make([]float32, G*cols)
+	tmp := make([]float32, G*cols)
+	for k := len(m.flows) - 1; k >= 0; k-- {
+		f := &m.flows[k]
+		act := x[(G-f.channels)*cols:] // the active channels: a suffix of the rows
+		f.wn(m.cfg, out, act[:f.half*cols], cond, cols, s)
+		coupleInverse(act[f.half*cols:], out, f.half, cols)
+		nn.Gemm(f.channels, cols, f.channels, f.wInv, f.channels, act, cols, tmp, cols, false)
+		copy(act, tmp[:f.channels*cols])
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// squeeze groups audio [Group·cols] into [Group × cols]: row j, column t
+// holds sample t·Group + j.
+func squeeze(audio []float32, G, cols int) []float32 {
+	x := make([]float32, G*cols)
+	for t := 0; t < cols; t++ {
+		for j := 0; j < G; j++ {
+			x[j*cols+t] = audio[t*G+j]
+		}
+	}
+	return x
+}
+
+// unsqueeze is the inverse of squeeze.
+func unsqueeze(x []float32, G, cols int) []float32 {
+	audio := make([]float32, G*cols)
+	for j := 0; j < G; j++ {
+		for t, v := range x[j*cols : (j+1)*cols] {
+			audio[t*G+j] = v
+		}
+	}
+	return audio
+}
