@@ -150,7 +150,9 @@ func TestStateDictErrors(t *testing.T) {
 		{"inconsistent channels", func(sd StateDict) {
 			sd["convinv.3.conv.weight"] = Tensor{Shape: []int{4, 4, 1}, Data: make([]float32, 16)}
 		}, "convinv.3.conv.weight"},
-		{"orphan weight_g", func(sd StateDict) { sd["WN.0.start.weight_g"] = Tensor{Shape: []int{8, 1, 1}, Data: make([]float32, 8)} }, "weight_v"},
+		{"orphan weight_g", func(sd StateDict) {
+			sd["WN.0.start.weight_g"] = Tensor{Shape: []int{8, 1, 1}, Data: make([]float32, 8)}
+		}, "weight_v"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -17,7 +17,7 @@ func GatedActivation(dst, pre []float32, channels, n int) {
 	filter := pre[:len(gate)]
 	dst = dst[:len(gate)]
 	for i, g := range gate {
-		dst[i] = float32(math.Tanh(float64(filter[i])) / (1 + math.Exp(-float64(g))))
+		dst[i] = float32(math.Tanh(float64(filter[i])) * (1 / (1 + math.Exp(-float64(g)))))
 	}
 }
 
