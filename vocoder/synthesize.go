@@ -31,13 +31,21 @@ func (m *Model) Samples(frames int) int { return frames * m.cfg.Mel.Hop }
 // samples, nominally in [-1, 1]) by inverting the flow on latent noise in
 // one parallel pass. It honours ctx between layers.
 func (m *Model) Synthesize(ctx context.Context, mel melspec.Spectrogram, opts SynthesizeOptions) ([]float32, error) {
+	z, err := m.latent(mel, opts)
+	if err != nil {
+		return nil, err
+	}
+	return m.synthesize(ctx, mel, z)
+}
+
+// latent validates mel and opts and returns the latent z for the whole
+// utterance in the forward layout [Group × Samples(mel.Frames)/Group].
+func (m *Model) latent(mel melspec.Spectrogram, opts SynthesizeOptions) ([]float32, error) {
 	if err := m.checkMel(mel); err != nil {
 		return nil, err
 	}
 	G := m.cfg.Group
-	samples := m.Samples(mel.Frames)
-	cols := samples / G
-
+	cols := m.Samples(mel.Frames) / G
 	z := make([]float32, G*cols)
 	switch {
 	case opts.Noise != nil:
@@ -55,7 +63,14 @@ func (m *Model) Synthesize(ctx context.Context, mel melspec.Spectrogram, opts Sy
 	case opts.Sigma > 0:
 		FillNoise(z, opts.Seed, opts.Sigma)
 	}
+	return z, nil
+}
 
+// synthesize inverts the flow for a validated mel and its latent z
+// [Group × Samples(mel.Frames)/Group]; z is overwritten.
+func (m *Model) synthesize(ctx context.Context, mel melspec.Spectrogram, z []float32) ([]float32, error) {
+	samples := m.Samples(mel.Frames)
+	cols := samples / m.cfg.Group
 	cond, err := m.conditioning(ctx, mel, samples)
 	if err != nil {
 		return nil, err
@@ -63,7 +78,7 @@ func (m *Model) Synthesize(ctx context.Context, mel melspec.Spectrogram, opts Sy
 	if err := m.inverse(ctx, z, cond, cols); err != nil {
 		return nil, err
 	}
-	return unsqueeze(z, G, cols), nil
+	return unsqueeze(z, m.cfg.Group, cols), nil
 }
 
 // FillNoise fills z with N(0, sigma²) values from a PCG generator seeded by

@@ -1,0 +1,31 @@
+package vocoder
+
+import (
+	"context"
+	"testing"
+
+	"github.com/glowvoc/glowvoc/melspec"
+)
+
+// BenchmarkSynthesize measures inference of a 2-second mel (172 frames) with
+// the reference models and reports seconds of compute per second of audio.
+func BenchmarkSynthesize(b *testing.B) {
+	for _, name := range []string{"tiny", "small"} {
+		b.Run(name, func(b *testing.B) {
+			m := refModel(b, name)
+			const frames = 172
+			mel := melspec.Spectrogram{NMels: m.cfg.NMels, Frames: frames, Data: make([]float32, m.cfg.NMels*frames)}
+			for i := range mel.Data {
+				mel.Data[i] = -6 + float32(i%13)/4
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := m.Synthesize(context.Background(), mel, SynthesizeOptions{Sigma: 0.6, Seed: uint64(i)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			audioSec := float64(m.Samples(frames)) / float64(m.cfg.Mel.SampleRate)
+			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)/audioSec, "s/audio-s")
+		})
+	}
+}
