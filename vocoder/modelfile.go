@@ -9,6 +9,7 @@ import (
 
 	"github.com/glowvoc/glowvoc/internal/npy"
 	"github.com/glowvoc/glowvoc/internal/safetensors"
+	"github.com/glowvoc/glowvoc/internal/torchfile"
 	"github.com/glowvoc/glowvoc/melspec"
 )
 
@@ -32,9 +33,11 @@ type LoadOptions struct {
 	Config *Config
 }
 
-// Load reads a model: glowvoc's native .safetensors files (self-describing)
-// or an .npz state dict in NVIDIA's naming, folded or in weight-norm form,
-// current or pre-2019 layout.
+// Load reads a model: glowvoc's native .safetensors files
+// (self-describing), PyTorch files (.pt, .pth, .ckpt: NVIDIA training
+// checkpoints with the pickled WaveGlow module, or state dicts), or an .npz
+// state dict. Tensors use NVIDIA's naming, folded or in weight-norm form,
+// in the current or the pre-2019 WN layout.
 func Load(path string, opts LoadOptions) (*Model, error) {
 	m, err := load(path, opts)
 	if err != nil {
@@ -51,6 +54,16 @@ func load(path string, opts LoadOptions) (*Model, error) {
 			return nil, err
 		}
 		return fromSafetensors(f, opts)
+	case ".pt", ".pth", ".ckpt":
+		ck, err := torchfile.Load(path)
+		if err != nil {
+			return nil, err
+		}
+		sd := make(StateDict, len(ck.Tensors))
+		for name, t := range ck.Tensors {
+			sd[name] = Tensor{Shape: t.Shape, Data: t.Data}
+		}
+		return FromStateDict(sd, opts)
 	case ".npz":
 		arrays, err := npy.ReadNPZ(path)
 		if err != nil {
@@ -62,7 +75,7 @@ func load(path string, opts LoadOptions) (*Model, error) {
 		}
 		return FromStateDict(sd, opts)
 	default:
-		return nil, fmt.Errorf("unknown model file extension %q (want .safetensors or .npz)", ext)
+		return nil, fmt.Errorf("unknown model file extension %q (want .safetensors, .pt or .npz)", ext)
 	}
 }
 
