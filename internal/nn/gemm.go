@@ -96,7 +96,7 @@ func gemm(kern *microKernel, m, n, k int, a []float32, lda int, b []float32, ldb
 	if !alongN {
 		align, size = kern.mr, m
 	}
-	chunk := roundUp(ceilDiv(size, workers), align)
+	chunk := min(roundUp(ceilDiv(size, workers), align), size)
 	for lo := chunk; lo < size; lo += chunk {
 		hi := min(lo+chunk, size)
 		wg.Add(1)
@@ -227,18 +227,26 @@ func packA(dst []float32, mr, rows, kc int, a []float32, lda int) {
 // ceil(cols/nr) micro-panels, each kc rows of nr consecutive values;
 // columns past the end are zero.
 func packB(dst []float32, nr, kc, cols int, b []float32, ldb int) {
-	for j0 := 0; j0 < cols; j0 += nr {
+	j0 := 0
+	for ; j0+nr <= cols; j0 += nr {
 		panel := dst[j0*kc : (j0+nr)*kc]
-		w := min(nr, cols-j0)
 		for p := 0; p < kc; p++ {
-			d := panel[p*nr : p*nr+nr]
-			src := b[p*ldb+j0 : p*ldb+j0+w]
-			dw := d[:len(src)]
+			src := b[p*ldb+j0 : p*ldb+j0+nr]
+			d := panel[p*nr : p*nr+len(src)]
 			for j, v := range src {
-				dw[j] = v
+				d[j] = v
 			}
-			clear(d[w:])
 		}
+	}
+	if j0 == cols {
+		return
+	}
+	panel := dst[j0*kc : (j0+nr)*kc]
+	w := cols - j0
+	for p := 0; p < kc; p++ {
+		d := panel[p*nr : p*nr+nr]
+		copy(d, b[p*ldb+j0:p*ldb+j0+w])
+		clear(d[w:])
 	}
 }
 

@@ -1,0 +1,74 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestGatedActivation(t *testing.T) {
+	tests := []struct{ channels, n int }{
+		{0, 5}, {1, 1}, {3, 7}, {16, 33},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("c%d_n%d", tt.channels, tt.n), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(tt.channels), uint64(tt.n)))
+			size := tt.channels * tt.n
+			pre := randSlice(rng, 2*size)
+			for i := range pre {
+				pre[i] *= 30 // reach the saturated ends of tanh and σ
+			}
+			if size > 2 {
+				pre[0], pre[size] = 100, -100 // e^100 must not break σ
+				pre[1], pre[size+1] = -100, 100
+			}
+			got := make([]float32, size)
+			GatedActivation(got, pre, tt.channels, tt.n)
+			for i, g := range got {
+				x, y := float64(pre[i]), float64(pre[size+i])
+				want := float32(math.Tanh(x) * (1 / (1 + math.Exp(-y))))
+				if math.Abs(float64(g-want)) > 0x1p-24*math.Abs(float64(want)) {
+					t.Fatalf("dst[%d] = %v, want %v (filter %v, gate %v)", i, g, want, x, y)
+				}
+			}
+			// In place, over the filter rows.
+			GatedActivation(pre, pre, tt.channels, tt.n)
+			for i, g := range got {
+				if pre[i] != g {
+					t.Fatalf("in place: dst[%d] = %v, want %v", i, pre[i], g)
+				}
+			}
+		})
+	}
+}
+
+func TestAddBias(t *testing.T) {
+	tests := []struct{ m, n, ldc int }{
+		{0, 3, 3}, {1, 1, 1}, {3, 4, 4}, {5, 7, 9},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("m%d_n%d_ldc%d", tt.m, tt.n, tt.ldc), func(t *testing.T) {
+			c := make([]float32, tt.m*tt.ldc)
+			for i := range c {
+				c[i] = float32(i)
+			}
+			bias := make([]float32, tt.m)
+			for i := range bias {
+				bias[i] = float32(100 * (i + 1))
+			}
+			AddBias(c, tt.m, tt.n, tt.ldc, bias)
+			for i := 0; i < tt.m; i++ {
+				for j := 0; j < tt.ldc; j++ {
+					want := float32(i*tt.ldc + j)
+					if j < tt.n {
+						want += bias[i]
+					}
+					if got := c[i*tt.ldc+j]; got != want {
+						t.Errorf("c[%d,%d] = %v, want %v", i, j, got, want)
+					}
+				}
+			}
+		})
+	}
+}
