@@ -15,18 +15,6 @@ type wnScratch struct {
 	skip []float32 // skip accumulator [C × cols]
 }
 
-func newWNScratch(cfg Config, cols int) *wnScratch {
-	C := cfg.WN.Channels
-	pad := (1 << (cfg.WN.Layers - 1)) * (cfg.WN.KernelSize - 1) / 2
-	return &wnScratch{
-		pad:  pad,
-		h:    make([]float32, C*(cols+2*pad)),
-		pre:  make([]float32, 2*C*cols),
-		acts: make([]float32, C*cols),
-		skip: make([]float32, C*cols),
-	}
-}
-
 // wn evaluates flow f's coupling network: out [2·half × cols] (rows
 // [:half] the shift b, rows [half:] log s) from x0 [half × cols] and the
 // grouped conditioning cond [NMels·Group × cols].

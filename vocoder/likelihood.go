@@ -45,7 +45,10 @@ func (m *Model) Forward(ctx context.Context, audio []float32, mel melspec.Spectr
 		}
 	}
 	cols := len(audio) / G
-	cond, err := m.conditioning(ctx, mel, len(audio))
+	w := m.workspace()
+	defer m.release(w)
+	m.fit(w, cols)
+	cond, err := m.conditioning(ctx, w, mel, len(audio))
 	if err != nil {
 		return nil, err
 	}
@@ -56,9 +59,7 @@ func (m *Model) Forward(ctx context.Context, audio []float32, mel melspec.Spectr
 		LogDetW:    make([]float64, len(m.flows)),
 		ColumnLogS: make([]float64, cols),
 	}
-	s := newWNScratch(m.cfg, cols)
-	out := make([]float32, G*cols)
-	tmp := make([]float32, G*cols)
+	s, out, tmp := &w.wn, w.out, w.tmp
 	x := r.Z
 	for k := range m.flows {
 		f := &m.flows[k]

@@ -21,6 +21,8 @@ type Model struct {
 
 	analyzer *melspec.Analyzer // the model's own mel front end
 
+	workspaces sync.Pool // of *workspace
+
 	denoiseMu   sync.Mutex        // guards the two fields below
 	denoiseBias []float32         // bias spectrum for the denoiser, computed on first use
 	denoiseSTFT *melspec.Analyzer // the denoiser's 1024/256/1024 STFT

@@ -114,13 +114,13 @@ func TestUpsampleCase(t *testing.T) {
 	mel := melOf(c["mel"], 0)
 	// The raw transposed convolution, untrimmed.
 	full := (mel.Frames-1)*m.cfg.Mel.Hop + m.cfg.UpsampleKernel
-	cond, err := m.conditioning(context.Background(), mel, full)
+	cond, err := m.conditioning(context.Background(), m.workspace(), mel, full)
 	if err != nil {
 		t.Fatal(err)
 	}
 	up := unsqueezeRows(cond, m.cfg.NMels, m.cfg.Group, full/m.cfg.Group)
 	closeTo(t, "upsampled", up, c["upsampled"].Data, 1e-5, 1e-7)
-	cond, err = m.conditioning(context.Background(), mel, m.Samples(mel.Frames))
+	cond, err = m.conditioning(context.Background(), m.workspace(), mel, m.Samples(mel.Frames))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,13 +79,20 @@ func (m *Model) SynthesizeStream(ctx context.Context, mel melspec.Spectrogram, o
 	if err != nil {
 		return err
 	}
-	z, err := m.latent(mel, opts.SynthesizeOptions)
-	if err != nil {
+	if err := m.checkMel(mel); err != nil {
 		return err
 	}
 	F, hop, G := mel.Frames, m.cfg.Mel.Hop, m.cfg.Group
+	// The longest chunk: a join is never closer to the end than a cross-fade.
+	maxChunk := min(F, max(opts.FirstChunkFrames, opts.ChunkFrames)+opts.CrossfadeFrames+2*opts.ContextFrames)
+	w := m.workspace()
+	defer m.release(w)
+	if err := m.latent(w, mel, opts.SynthesizeOptions); err != nil {
+		return err
+	}
+	z := w.z
 	if F <= opts.FirstChunkFrames {
-		audio, err := m.synthesize(ctx, mel, z)
+		audio, err := m.synthesize(ctx, w, mel, z)
 		if err != nil {
 			return err
 		}
@@ -99,6 +106,7 @@ func (m *Model) SynthesizeStream(ctx context.Context, mel melspec.Spectrogram, o
 		ramp[i] = float32(0.5 - 0.5*math.Cos(math.Pi*(float64(i)+0.5)/float64(fade)))
 	}
 	var tail []float32 // the previous chunk's audio over the current join
+	subZ := make([]float32, G*maxChunk*hop/G)
 	for start := 0; start < F; {
 		end := min(F, start+opts.ChunkFrames)
 		if start == 0 {
@@ -110,11 +118,10 @@ func (m *Model) SynthesizeStream(ctx context.Context, mel melspec.Spectrogram, o
 		lo, hi := max(0, start-opts.ContextFrames), min(F, end+opts.ContextFrames)
 		sub := subMel(mel, lo, hi)
 		subCols := (hi - lo) * hop / G
-		subZ := make([]float32, G*subCols)
 		for j := 0; j < G; j++ {
 			copy(subZ[j*subCols:(j+1)*subCols], z[j*cols+lo*hop/G:])
 		}
-		audio, err := m.synthesize(ctx, sub, subZ)
+		audio, err := m.synthesize(ctx, w, sub, subZ[:G*subCols])
 		if err != nil {
 			return err
 		}

@@ -31,51 +31,56 @@ func (m *Model) Samples(frames int) int { return frames * m.cfg.Mel.Hop }
 // samples, nominally in [-1, 1]) by inverting the flow on latent noise in
 // one parallel pass. It honours ctx between layers.
 func (m *Model) Synthesize(ctx context.Context, mel melspec.Spectrogram, opts SynthesizeOptions) ([]float32, error) {
-	z, err := m.latent(mel, opts)
-	if err != nil {
+	w := m.workspace()
+	defer m.release(w)
+	if err := m.latent(w, mel, opts); err != nil {
 		return nil, err
 	}
-	return m.synthesize(ctx, mel, z)
+	return m.synthesize(ctx, w, mel, w.z)
 }
 
-// latent validates mel and opts and returns the latent z for the whole
+// latent validates mel and opts and sets w.z to the latent for the whole
 // utterance in the forward layout [Group × Samples(mel.Frames)/Group].
-func (m *Model) latent(mel melspec.Spectrogram, opts SynthesizeOptions) ([]float32, error) {
+func (m *Model) latent(w *workspace, mel melspec.Spectrogram, opts SynthesizeOptions) error {
 	if err := m.checkMel(mel); err != nil {
-		return nil, err
+		return err
 	}
 	G := m.cfg.Group
 	cols := m.Samples(mel.Frames) / G
-	z := make([]float32, G*cols)
+	w.z = grow(w.z, G*cols)
+	z := w.z
 	switch {
 	case opts.Noise != nil:
 		if len(opts.Noise) != len(z) {
-			return nil, fmt.Errorf("noise has %d values, want %d (%d groups × %d columns for %d frames)", len(opts.Noise), len(z), G, cols, mel.Frames)
+			return fmt.Errorf("noise has %d values, want %d (%d groups × %d columns for %d frames)", len(opts.Noise), len(z), G, cols, mel.Frames)
 		}
 		for i, v := range opts.Noise {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return nil, fmt.Errorf("noise has a non-finite value at index %d", i)
+				return fmt.Errorf("noise has a non-finite value at index %d", i)
 			}
 		}
 		copy(z, opts.Noise)
 	case opts.Sigma < 0 || math.IsNaN(opts.Sigma) || math.IsInf(opts.Sigma, 0):
-		return nil, fmt.Errorf("sigma %v must be finite and non-negative", opts.Sigma)
+		return fmt.Errorf("sigma %v must be finite and non-negative", opts.Sigma)
 	case opts.Sigma > 0:
 		FillNoise(z, opts.Seed, opts.Sigma)
+	default:
+		clear(z)
 	}
-	return z, nil
+	return nil
 }
 
 // synthesize inverts the flow for a validated mel and its latent z
 // [Group × Samples(mel.Frames)/Group]; z is overwritten.
-func (m *Model) synthesize(ctx context.Context, mel melspec.Spectrogram, z []float32) ([]float32, error) {
+func (m *Model) synthesize(ctx context.Context, w *workspace, mel melspec.Spectrogram, z []float32) ([]float32, error) {
 	samples := m.Samples(mel.Frames)
 	cols := samples / m.cfg.Group
-	cond, err := m.conditioning(ctx, mel, samples)
+	m.fit(w, cols)
+	cond, err := m.conditioning(ctx, w, mel, samples)
 	if err != nil {
 		return nil, err
 	}
-	if err := m.inverse(ctx, z, cond, cols); err != nil {
+	if err := m.inverse(ctx, w, z, cond, cols); err != nil {
 		return nil, err
 	}
 	return unsqueeze(z, m.cfg.Group, cols), nil
@@ -94,16 +99,18 @@ func FillNoise(z []float32, seed uint64, sigma float64) {
 // first samples values of each channel, and groups them to
 // [NMels·Group × samples/Group]: row m·Group + j, column t holds
 // upsampled[m, t·Group + j].
-func (m *Model) conditioning(ctx context.Context, mel melspec.Spectrogram, samples int) ([]float32, error) {
+func (m *Model) conditioning(ctx context.Context, w *workspace, mel melspec.Spectrogram, samples int) ([]float32, error) {
 	n, G := m.cfg.NMels, m.cfg.Group
-	up := make([]float32, n*samples)
-	scratch := make([]float32, nn.ConvTranspose1dScratch(n, m.cfg.UpsampleKernel))
-	nn.ConvTranspose1d(up, samples, m.upW, m.upB, n, n, m.cfg.UpsampleKernel, m.cfg.Mel.Hop, mel.Data, mel.Frames, scratch)
+	w.up = grow(w.up, n*samples)
+	w.upScratch = grow(w.upScratch, nn.ConvTranspose1dScratch(n, m.cfg.UpsampleKernel))
+	up := w.up
+	nn.ConvTranspose1d(up, samples, m.upW, m.upB, n, n, m.cfg.UpsampleKernel, m.cfg.Mel.Hop, mel.Data, mel.Frames, w.upScratch)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	cols := samples / G
-	cond := make([]float32, n*G*cols)
+	w.cond = grow(w.cond, n*G*cols)
+	cond := w.cond
 	for c := 0; c < n; c++ {
 		src := up[c*samples : (c+1)*samples]
 		for j := 0; j < G; j++ {
@@ -118,11 +125,9 @@ func (m *Model) conditioning(ctx context.Context, mel melspec.Spectrogram, sampl
 
 // inverse runs the flows backwards in place on x, which holds z in the
 // forward layout [Group × cols] and ends as the grouped audio.
-func (m *Model) inverse(ctx context.Context, x, cond []float32, cols int) error {
+func (m *Model) inverse(ctx context.Context, w *workspace, x, cond []float32, cols int) error {
 	G := m.cfg.Group
-	s := newWNScratch(m.cfg, cols)
-	out := make([]float32, G*cols)
-	tmp := make([]float32, G*cols)
+	s, out, tmp := &w.wn, w.out, w.tmp
 	for k := len(m.flows) - 1; k >= 0; k-- {
 		f := &m.flows[k]
 		act := x[(G-f.channels)*cols:] // the active channels: a suffix of the rows
