@@ -2,14 +2,20 @@
 GO ?= go
 # Packages cheap enough to run under the race detector.
 RACE_PKGS = ./audio/... ./melspec/... ./internal/...
-# Model conformance tests: heavy float work, run without -race.
+# Model conformance tests: heavy float work, run without -race (the
+# concurrency tests among them also run under -race, below).
 PLAIN_PKGS = ./vocoder/... ./cmd/...
 
 .PHONY: test vet build bench fuzz
 
+# The whole suite: vet and gofmt, unit and conformance tests, and a short
+# run of every fuzz target (FUZZTIME each).
+test: FUZZTIME ?= 3s
 test: vet
 	$(GO) test -race -count=1 $(RACE_PKGS)
 	$(GO) test -count=1 $(PLAIN_PKGS)
+	$(GO) test -race -count=1 -run 'Concurren|Seeded' ./vocoder/
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
 vet:
 	$(GO) vet ./...
@@ -21,11 +27,13 @@ build:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/nn/ ./vocoder/
 
-# Run each fuzz target for a while (default 30s each).
+# Run every fuzz target for FUZZTIME (default 30s) each.
 FUZZTIME ?= 30s
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
+	@log=$$(mktemp); trap 'rm -f "$$log"' EXIT; \
+	for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg > "$$log" 2>&1 || { cat "$$log"; exit 1; }; \
 	  done; \
 	done
