@@ -1,0 +1,99 @@
+package train
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/glowvoc/glowvoc/internal/nn"
+)
+
+// transposeBlock is the tile edge of transpose: a 32×32 float32 tile of
+// source and destination (8 KiB) stays in L1.
+const transposeBlock = 32
+
+// transpose writes the transpose of the rows×cols matrix src (row stride
+// lds) to dst (row stride ldd): dst[j, i] = src[i, j].
+func transpose(dst []float32, ldd int, src []float32, lds, rows, cols int) {
+	for i0 := 0; i0 < rows; i0 += transposeBlock {
+		i1 := min(i0+transposeBlock, rows)
+		for j0 := 0; j0 < cols; j0 += transposeBlock {
+			j1 := min(j0+transposeBlock, cols)
+			for i := i0; i < i1; i++ {
+				row := src[i*lds+j0 : i*lds+j1]
+				for j, v := range row {
+					dst[(j0+j)*ldd+i] = v
+				}
+			}
+		}
+	}
+}
+
+// mulABt computes C (+)= A·Bᵀ for A [m × k] (row stride lda), B [n × k]
+// (row stride ldb) and C [m × n] (row stride ldc), through a transposed
+// copy of B in scratch (at least k·n values).
+func mulABt(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool, scratch []float32) {
+	bt := scratch[:k*n]
+	transpose(bt, n, b, ldb, n, k)
+	nn.Gemm(m, n, k, a, lda, bt, n, c, ldc, accumulate)
+}
+
+// addRowSums adds the sum of each row of the rows×n matrix x (row stride
+// ldx) to dst, accumulating in float64.
+func addRowSums(dst []float32, x []float32, rows, n, ldx int) {
+	for r := 0; r < rows; r++ {
+		var s float64
+		for _, v := range x[r*ldx : r*ldx+n] {
+			s += float64(v)
+		}
+		dst[r] += float32(s)
+	}
+}
+
+// addBiases adds a[r] + b[r] to every element of row r of the rows×n
+// matrix x (row stride n).
+func addBiases(x []float32, rows, n int, a, b []float32) {
+	for r := 0; r < rows; r++ {
+		v := a[r] + b[r]
+		row := x[r*n : (r+1)*n]
+		for t := range row {
+			row[t] += v
+		}
+	}
+}
+
+// invertLogDet returns the inverse of the n×n row-major matrix w and
+// log|det w|, both computed in float64.
+func invertLogDet(w []float32, n int) (inv []float64, logDet float64, err error) {
+	a := mat.NewDense(n, n, nil)
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			a.Set(i, j, float64(w[i*n+j]))
+		}
+	}
+	var d mat.Dense
+	if err := d.Inverse(a); err != nil {
+		return nil, 0, fmt.Errorf("1x1 convolution is not invertible: %w", err)
+	}
+	logDet, _ = mat.LogDet(a)
+	if math.IsNaN(logDet) || math.IsInf(logDet, 0) {
+		return nil, 0, fmt.Errorf("1x1 convolution has log|det| %v", logDet)
+	}
+	inv = make([]float64, n*n)
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			inv[i*n+j] = d.At(i, j)
+		}
+	}
+	return inv, logDet, nil
+}
+
+// grow returns s with length n, reusing its memory when large enough. The
+// contents are unspecified.
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
