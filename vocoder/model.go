@@ -22,11 +22,19 @@ type Model struct {
 	analyzer *melspec.Analyzer // the model's own mel front end
 
 	workspaces sync.Pool // of *workspace
+	// maxWholeFrames is the longest mel Synthesize does in one pass.
+	maxWholeFrames int
 
 	denoiseMu   sync.Mutex        // guards the two fields below
 	denoiseBias []float32         // bias spectrum for the denoiser, computed on first use
 	denoiseSTFT *melspec.Analyzer // the denoiser's 1024/256/1024 STFT
 }
+
+// MaxWholeFrames is the longest mel (in frames: 11.9 s at 22.05 kHz and a
+// hop of 256) that Synthesize inverts in one pass; longer ones are done in
+// chunks of this length with full receptive-field context, bounding the
+// working memory of a call.
+const MaxWholeFrames = 1024
 
 // flow holds one flow's parameters in the layouts the kernels use: every
 // 1x1 convolution as a row-major [out × in] matrix, every dilated
@@ -59,7 +67,7 @@ func New(sd StateDict, cfg Config) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mel front end: %w", err)
 	}
-	m := &Model{cfg: cfg, analyzer: an}
+	m := &Model{cfg: cfg, analyzer: an, maxWholeFrames: MaxWholeFrames}
 
 	// ConvTranspose1d weight [in, out, k] -> rows (out, k), columns in.
 	up := sd["upsample.weight"].Data

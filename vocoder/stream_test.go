@@ -122,3 +122,25 @@ func TestStreamShortAndErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestLongSynthesisChunked checks that a mel longer than the one-pass limit
+// gives the one-pass result (to float rounding) in bounded chunks.
+func TestLongSynthesisChunked(t *testing.T) {
+	cfg := refModel(t, "small").Config()
+	m, err := New(refModel(t, "small").StateDict(), cfg) // a private copy: its limit is changed below
+	if err != nil {
+		t.Fatal(err)
+	}
+	mel := testMel(t, m, 70)
+	opts := SynthesizeOptions{Sigma: 0.6, Seed: 4}
+	want, err := m.Synthesize(context.Background(), mel, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.maxWholeFrames = 20
+	got, err := m.Synthesize(context.Background(), mel, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeTo(t, "chunked vs one pass", got, want, 1e-5, 1e-6)
+}

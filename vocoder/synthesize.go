@@ -30,7 +30,29 @@ func (m *Model) Samples(frames int) int { return frames * m.cfg.Mel.Hop }
 // Synthesize turns a mel spectrogram into audio (Samples(mel.Frames)
 // samples, nominally in [-1, 1]) by inverting the flow on latent noise in
 // one parallel pass. It honours ctx between layers.
+//
+// A mel longer than MaxWholeFrames is synthesised in chunks of that many
+// frames, each with the model's whole receptive field of extra context on
+// both sides, so that working memory stays bounded; the result equals
+// one-pass synthesis to float rounding.
 func (m *Model) Synthesize(ctx context.Context, mel melspec.Spectrogram, opts SynthesizeOptions) ([]float32, error) {
+	if mel.Frames > m.maxWholeFrames {
+		out := make([]float32, 0, m.Samples(mel.Frames))
+		err := m.SynthesizeStream(ctx, mel, StreamOptions{
+			SynthesizeOptions: opts,
+			FirstChunkFrames:  m.maxWholeFrames,
+			ChunkFrames:       m.maxWholeFrames,
+			ContextFrames:     m.ReceptiveFrames(),
+			CrossfadeFrames:   1,
+		}, func(a []float32) error {
+			out = append(out, a...)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
 	w := m.workspace()
 	defer m.release(w)
 	if err := m.latent(w, mel, opts); err != nil {
