@@ -358,3 +358,18 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("reference config rejected: %v", err)
 	}
 }
+
+func TestInferenceFLOPs(t *testing.T) {
+	universal := Config{NMels: 80, Flows: 12, Group: 8, EarlyEvery: 4, EarlySize: 2,
+		WN: WNConfig{Layers: 8, Channels: 256, KernelSize: 3}, UpsampleKernel: 1024, Mel: melspec.DefaultConfig()}
+	// ../shared/DESIGN.md: about 224 GMAC per second of audio, and 894
+	// GFLOP for a 172-frame (2 s) mel.
+	if got := universal.InferenceFLOPs(172) / 1e9; math.Abs(got-894) > 10 {
+		t.Errorf("universal, 172 frames: %.1f GFLOP, want about 894", got)
+	}
+	// Doubling the frames doubles the work.
+	small := refModel(t, "small").Config()
+	if a, b := small.InferenceFLOPs(10), small.InferenceFLOPs(20); math.Abs(b/a-2) > 1e-12 {
+		t.Errorf("FLOPs not linear in frames: %v, %v", a, b)
+	}
+}
