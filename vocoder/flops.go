@@ -15,7 +15,7 @@ func (c Config) InferenceFLOPs(frames int) float64 {
 		half := ch / 2
 		macs := C*half + 2*half*C + ch*ch // start, end, 1x1 inverse
 		for i := 0; i < L; i++ {
-			macs += 2 * C * C * K                     // dilated input conv
+			macs += 2 * C * C * K                    // dilated input conv
 			macs += 2 * C * float64(c.NMels*c.Group) // this layer's conditioning
 			if i < L-1 {
 				macs += 2 * C * C // res and skip
