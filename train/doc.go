@@ -16,6 +16,15 @@
 // combines the two into one training step that skips updates whose loss or
 // gradient is not finite.
 //
+// A Session runs a whole training run as NVIDIA's train.py does, on
+// batches from a corpus.Loader, with an optional learning-rate Schedule
+// and validation; it writes atomic, self-describing Checkpoints (weights,
+// Adam state, iteration, loader position, RunConfig) from which a run
+// resumes bit for bit, a JSONL log and a loss plot. ReadConfigFile reads
+// NVIDIA's config.json, FromTorch continues an NVIDIA training checkpoint
+// and LoadModelFile starts from any model file. TRAINING.md is the user's
+// guide.
+//
 // # Computation
 //
 // Batch items are independent terms of the loss: each is pushed forward and

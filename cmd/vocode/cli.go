@@ -58,7 +58,7 @@ func usagef(format string, args ...any) error {
 
 // commands returns every subcommand in the order the usage lists them.
 func commands() []*command {
-	return []*command{melCommand, synthCommand, resynthCommand, scoreCommand, denoiseCommand, convertCommand, infoCommand}
+	return []*command{melCommand, synthCommand, resynthCommand, scoreCommand, denoiseCommand, convertCommand, infoCommand, trainCommand, benchCommand}
 }
 
 // lookup returns the command called name, or nil.

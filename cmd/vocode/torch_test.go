@@ -8,8 +8,8 @@ import (
 )
 
 var (
-	mel8Dir  = filepath.Join("..", "..", "testdata", "reference", "waveglow", "tiny_mel8")
-	torchDir = filepath.Join("..", "..", "testdata", "torch")
+	mel8RefDir = filepath.Join("..", "..", "testdata", "reference", "waveglow", "tiny_mel8")
+	torchDir   = filepath.Join("..", "..", "testdata", "torch")
 )
 
 // TestPyTorchInputs runs the commands on NVIDIA's PyTorch files as they are:
@@ -19,10 +19,10 @@ var (
 func TestPyTorchInputs(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	ckpt := filepath.Join(mel8Dir, "checkpoint.pt")
+	ckpt := filepath.Join(mel8RefDir, "checkpoint.pt")
 
 	// --noise synthesis from the checkpoint reproduces the reference audio.
-	c := readNPZ(t, filepath.Join(mel8Dir, "infer_sigma0.6.npz"))
+	c := readNPZ(t, filepath.Join(mel8RefDir, "infer_sigma0.6.npz"))
 	mel := writeNPY(t, filepath.Join(dir, "ref_mel.npy"), c["mel"])
 	z := writeNPY(t, filepath.Join(dir, "ref_z.npy"), c["z"])
 	out := filepath.Join(dir, "ref.npy")
