@@ -12,8 +12,10 @@
 //	resynth  analyse audio with the model's front end and synthesise it again
 //	score    print the exact log-likelihood of audio under the model as JSON
 //	denoise  remove the model's constant bias hiss from audio
-//	convert  convert an NVIDIA state dict (.npz) to a self-describing .safetensors model
+//	convert  convert an NVIDIA checkpoint or state dict to a self-describing .safetensors model
 //	info     print a model's configuration as JSON
+//	train    train a model on a speech corpus, or continue training one
+//	bench    measure synthesis speed on this machine
 //	help     print the usage of vocode or of one command
 //
 // Flags may come before or after the arguments; "--" ends the flags.
