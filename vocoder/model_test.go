@@ -1,10 +1,12 @@
 package vocoder
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -371,5 +373,27 @@ func TestInferenceFLOPs(t *testing.T) {
 	small := refModel(t, "small").Config()
 	if a, b := small.InferenceFLOPs(10), small.InferenceFLOPs(20); math.Abs(b/a-2) > 1e-12 {
 		t.Errorf("FLOPs not linear in frames: %v, %v", a, b)
+	}
+}
+
+func TestReadNative(t *testing.T) {
+	m := refModel(t, "tiny_mel8")
+	path := filepath.Join(t.TempDir(), "m.safetensors")
+	if err := m.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Read(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Config() != m.Config() {
+		t.Errorf("config %+v, want %+v", got.Config(), m.Config())
+	}
+	if _, err := Read(bytes.NewReader(b[:len(b)/2]), int64(len(b)/2)); err == nil {
+		t.Error("truncated model accepted")
 	}
 }

@@ -3,6 +3,7 @@ package vocoder
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -77,6 +78,23 @@ func load(path string, opts LoadOptions) (*Model, error) {
 	default:
 		return nil, fmt.Errorf("unknown model file extension %q (want .safetensors, .pt or .npz)", ext)
 	}
+}
+
+// Read reads a model in glowvoc's native safetensors format from r, which
+// holds size bytes (e.g. a bytes.Reader over an embedded file).
+func Read(r io.ReaderAt, size int64) (*Model, error) {
+	f, err := safetensors.Read(r, size)
+	if err != nil {
+		return nil, fmt.Errorf("read model: %w", err)
+	}
+	if f.Metadata[metaFormat] != metaFormatValue {
+		return nil, fmt.Errorf("read model: not a glowvoc model file (no %q metadata)", metaFormatValue)
+	}
+	m, err := fromSafetensors(f, LoadOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("read model: %w", err)
+	}
+	return m, nil
 }
 
 func fromSafetensors(f *safetensors.File, opts LoadOptions) (*Model, error) {
