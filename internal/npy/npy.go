@@ -25,6 +25,7 @@ import (
 	"strings"
 
 	"github.com/glowvoc/glowvoc/internal/atomicfile"
+	"github.com/glowvoc/glowvoc/internal/float16"
 )
 
 // DefaultMaxElements is the element cap Read uses when maxElements <= 0,
@@ -522,7 +523,7 @@ func decode(out []float32, b []byte, dt dtype) []float32 {
 		case 'f':
 			switch dt.size {
 			case 2:
-				v = float16ToFloat32(bo.Uint16(e))
+				v = float16.ToFloat32(bo.Uint16(e))
 			case 4:
 				v = math.Float32frombits(bo.Uint32(e))
 			case 8:
@@ -554,27 +555,6 @@ func decode(out []float32, b []byte, dt dtype) []float32 {
 		out = append(out, v)
 	}
 	return out
-}
-
-// float16ToFloat32 converts IEEE 754 binary16 bits to float32 exactly.
-func float16ToFloat32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	frac := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f: // Inf or NaN, keeping the payload.
-		return math.Float32frombits(sign | 0x7f800000 | frac<<13)
-	case exp != 0: // Normal.
-		return math.Float32frombits(sign | (exp+112)<<23 | frac<<13)
-	case frac == 0: // Signed zero.
-		return math.Float32frombits(sign)
-	default: // Subnormal: frac * 2^-24, exact in float32.
-		v := float32(frac) * (1.0 / (1 << 24))
-		if sign != 0 {
-			v = -v
-		}
-		return v
-	}
 }
 
 // fortranToC reorders column-major data of the given shape to row-major.

@@ -181,29 +181,6 @@ func TestFloat16NaN(t *testing.T) {
 	}
 }
 
-// TestFloat16Exhaustive checks every finite float16 against the formula
-// (-1)^s * 2^(e-15) * (1 + f/1024), or 2^-14 * f/1024 for subnormals.
-func TestFloat16Exhaustive(t *testing.T) {
-	for h := range 1 << 16 {
-		exp, frac := h>>10&0x1f, h&0x3ff
-		if exp == 0x1f {
-			continue
-		}
-		var want float64
-		if exp == 0 {
-			want = math.Ldexp(float64(frac)/1024, -14)
-		} else {
-			want = math.Ldexp(1+float64(frac)/1024, exp-15)
-		}
-		if h>>15 != 0 {
-			want = -want
-		}
-		if got := float16ToFloat32(uint16(h)); math.Float32bits(got) != math.Float32bits(float32(want)) {
-			t.Fatalf("float16 %#04x = %v, want %v", h, got, want)
-		}
-	}
-}
-
 func TestReadFortranOrder(t *testing.T) {
 	// Column-major [2, 3]: C-order [[1, 2, 3], [4, 5, 6]] stored as 1 4 2 5 3 6.
 	// Column-major [2, 2, 2]: element (i, j, k) stored at i + 2j + 4k.

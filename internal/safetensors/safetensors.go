@@ -25,6 +25,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/glowvoc/glowvoc/internal/atomicfile"
+	"github.com/glowvoc/glowvoc/internal/float16"
 )
 
 // MaxHeaderLen is the largest JSON header Read accepts, in bytes.
@@ -297,35 +298,14 @@ func decode(out []float32, b []byte, dtype string) []float32 {
 		}
 	case "F16":
 		for i := 0; i+2 <= len(b); i += 2 {
-			out = append(out, float16ToFloat32(le.Uint16(b[i:])))
+			out = append(out, float16.ToFloat32(le.Uint16(b[i:])))
 		}
 	case "BF16":
 		for i := 0; i+2 <= len(b); i += 2 {
-			out = append(out, math.Float32frombits(uint32(le.Uint16(b[i:]))<<16))
+			out = append(out, float16.BFloat16ToFloat32(le.Uint16(b[i:])))
 		}
 	}
 	return out
-}
-
-// float16ToFloat32 converts IEEE 754 binary16 bits to float32 exactly.
-func float16ToFloat32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	frac := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f: // Inf or NaN, keeping the payload.
-		return math.Float32frombits(sign | 0x7f800000 | frac<<13)
-	case exp != 0: // Normal.
-		return math.Float32frombits(sign | (exp+112)<<23 | frac<<13)
-	case frac == 0: // Signed zero.
-		return math.Float32frombits(sign)
-	default: // Subnormal: frac * 2^-24, exact in float32.
-		v := float32(frac) * (1.0 / (1 << 24))
-		if sign != 0 {
-			v = -v
-		}
-		return v
-	}
 }
 
 // Write encodes f as a safetensors file with F32 tensors, their data laid

@@ -151,29 +151,6 @@ func TestReadDtypes(t *testing.T) {
 	}
 }
 
-// TestFloat16Exhaustive checks every finite float16 against the formula
-// (-1)^s * 2^(e-15) * (1 + f/1024), or 2^-14 * f/1024 for subnormals.
-func TestFloat16Exhaustive(t *testing.T) {
-	for h := range 1 << 16 {
-		exp, frac := h>>10&0x1f, h&0x3ff
-		if exp == 0x1f {
-			continue
-		}
-		var want float64
-		if exp == 0 {
-			want = math.Ldexp(float64(frac)/1024, -14)
-		} else {
-			want = math.Ldexp(1+float64(frac)/1024, exp-15)
-		}
-		if h>>15 != 0 {
-			want = -want
-		}
-		if got := float16ToFloat32(uint16(h)); math.Float32bits(got) != math.Float32bits(float32(want)) {
-			t.Fatalf("float16 %#04x = %v, want %v", h, got, want)
-		}
-	}
-}
-
 // TestReadOrderAndLayout reads a header whose keys are not in data order,
 // with whitespace padding, and expects tensors in data order.
 func TestReadOrderAndLayout(t *testing.T) {

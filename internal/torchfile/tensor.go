@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+
+	"github.com/glowvoc/glowvoc/internal/float16"
 )
 
 // maxDims bounds the rank of a tensor (PyTorch's own limit is 64).
@@ -50,9 +52,9 @@ func (d dtype) decoder(order binary.ByteOrder) func(b []byte) float32 {
 	case float64Type:
 		return func(b []byte) float32 { return float32(math.Float64frombits(order.Uint64(b))) }
 	case float16Type:
-		return func(b []byte) float32 { return halfToFloat32(order.Uint16(b)) }
+		return func(b []byte) float32 { return float16.ToFloat32(order.Uint16(b)) }
 	case bfloat16Type:
-		return func(b []byte) float32 { return math.Float32frombits(uint32(order.Uint16(b)) << 16) }
+		return func(b []byte) float32 { return float16.BFloat16ToFloat32(order.Uint16(b)) }
 	case int64Type:
 		return func(b []byte) float32 { return float32(int64(order.Uint64(b))) }
 	case int32Type:
@@ -70,27 +72,6 @@ func (d dtype) decoder(order binary.ByteOrder) func(b []byte) float32 {
 		}
 		return 0
 	}
-}
-
-// halfToFloat32 widens an IEEE 754 binary16 value exactly.
-func halfToFloat32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f: // infinity or NaN (payload kept)
-		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
-	case exp != 0: // normal: rebias the exponent from 15 to 127
-		return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
-	case mant == 0:
-		return math.Float32frombits(sign)
-	}
-	// Subnormal: mant·2^-24, exact in float32.
-	f := float32(mant) * (1.0 / (1 << 24))
-	if sign != 0 {
-		f = -f
-	}
-	return f
 }
 
 // storage is a PyTorch storage named by a persistent id: a flat array of

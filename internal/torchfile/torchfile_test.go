@@ -3,7 +3,6 @@ package torchfile
 import (
 	"archive/zip"
 	"bytes"
-	"math"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -178,34 +177,6 @@ func TestLoadWrongKind(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(fixtureDir, "no_such_file.pt")); err == nil {
 		t.Error("Load of a missing file succeeded")
-	}
-}
-
-func TestHalfToFloat32(t *testing.T) {
-	for _, tc := range []struct {
-		h    uint16
-		want float32
-	}{
-		{0x0000, 0},
-		{0x3c00, 1},
-		{0xc000, -2},
-		{0x3555, 0.33325195},
-		{0x7bff, 65504},
-		{0x0400, 6.1035156e-05},  // smallest normal, 2^-14
-		{0x0001, 5.9604645e-08},  // smallest subnormal, 2^-24
-		{0x83ff, -6.0975552e-05}, // largest subnormal, negative
-		{0x7c00, float32(math.Inf(1))},
-		{0xfc00, float32(math.Inf(-1))},
-	} {
-		if got := halfToFloat32(tc.h); got != tc.want {
-			t.Errorf("halfToFloat32(%#04x) = %v, want %v", tc.h, got, tc.want)
-		}
-	}
-	if got := halfToFloat32(0x8000); math.Float32bits(got) != 0x80000000 {
-		t.Errorf("halfToFloat32(0x8000) = %v, want -0", got)
-	}
-	if got := halfToFloat32(0x7e00); !math.IsNaN(float64(got)) {
-		t.Errorf("halfToFloat32(0x7e00) = %v, want NaN", got)
 	}
 }
 
