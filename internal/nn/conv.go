@@ -18,7 +18,8 @@ func DilatedConv(y []float32, ldy int, w []float32, taps, cout, cin int, x []flo
 }
 
 // convTransposeChunk is the number of frames ConvTranspose1d processes per
-// GEMM, which bounds its scratch memory.
+// GEMM when all frames do not fit its scratch at once; it bounds the
+// scratch memory.
 const convTransposeChunk = 32
 
 // ConvTranspose1dScratch returns the scratch length ConvTranspose1d needs.
@@ -33,6 +34,11 @@ func ConvTranspose1dScratch(cout, kernel int) int { return cout * kernel * convT
 // w is [cout·kernel × cin] (row (o, k), column i), x is [cin × frames]
 // row-major, y is [cout × outLen] row-major. scratch must hold
 // ConvTranspose1dScratch(cout, kernel) values; it is overwritten.
+//
+// It is one GEMM, P[(o,k), t] = Σ_i w[(o,k), i]·x[i, t], plus overlap-add
+// of P's columns into y. When all frames fit the scratch, the GEMM runs
+// over blocks of whole output channels with every frame, so the weights
+// (the large operand) are read once; otherwise over chunks of frames.
 func ConvTranspose1d(y []float32, outLen int, w []float32, bias []float32, cin, cout, kernel, stride int, x []float32, frames int, scratch []float32) {
 	for o := 0; o < cout; o++ {
 		yo := y[o*outLen : (o+1)*outLen]
@@ -40,23 +46,43 @@ func ConvTranspose1d(y []float32, outLen int, w []float32, bias []float32, cin, 
 			yo[s] = bias[o]
 		}
 	}
+	if frames == 0 {
+		return
+	}
+	budget := ConvTranspose1dScratch(cout, kernel)
+	if chans := budget / (kernel * frames); chans > 0 {
+		for o0 := 0; o0 < cout; o0 += chans {
+			nc := min(chans, cout-o0)
+			p := scratch[:nc*kernel*frames]
+			Gemm(nc*kernel, frames, cin, w[o0*kernel*cin:], cin, x, frames, p, frames, false)
+			overlapAdd(y[o0*outLen:], outLen, p, nc, kernel, stride, 0, frames)
+		}
+		return
+	}
 	for f0 := 0; f0 < frames; f0 += convTransposeChunk {
 		nf := min(convTransposeChunk, frames-f0)
-		// This chunk's contributions: P[(o,k), t] = Σ_i w[(o,k), i]·x[i, f0+t].
 		p := scratch[:cout*kernel*nf]
 		Gemm(cout*kernel, nf, cin, w, cin, x[f0:], frames, p, nf, false)
-		// Overlap-add the columns of P into the output.
-		for o := 0; o < cout; o++ {
-			yo := y[o*outLen : (o+1)*outLen]
-			po := p[o*kernel*nf : (o+1)*kernel*nf]
-			for k := 0; k < kernel; k++ {
-				for t, v := range po[k*nf : (k+1)*nf] {
-					s := stride*(f0+t) + k
-					if s >= outLen {
-						break
-					}
-					yo[s] += v
-				}
+		overlapAdd(y, outLen, p, cout, kernel, stride, f0, nf)
+	}
+}
+
+// overlapAdd adds P [channels·kernel × nf] (row (o, k), column t, frames
+// f0 onwards) into y [channels × outLen]: y[o, stride·(f0+t) + k] +=
+// P[(o,k), t] where that index is below outLen.
+func overlapAdd(y []float32, outLen int, p []float32, channels, kernel, stride, f0, nf int) {
+	for o := 0; o < channels; o++ {
+		yo := y[o*outLen : (o+1)*outLen]
+		po := p[o*kernel*nf : (o+1)*kernel*nf]
+		for t := 0; t < nf; t++ {
+			s0 := stride * (f0 + t)
+			if s0 >= outLen {
+				break
+			}
+			dst := yo[s0:min(s0+kernel, outLen)]
+			col := po[t:]
+			for k := range dst {
+				dst[k] += col[k*nf]
 			}
 		}
 	}

@@ -5,20 +5,26 @@ import (
 	"sync"
 )
 
-// Cache blocking. A kc×nc panel of B is packed once and swept by every
-// mc×kc block of A; an mc×kc block of A (128 KiB) stays in L2 while the
-// kernel streams the B panel's kc×nr micro-panels through L1.
+// Cache blocking, the Goto/BLIS scheme sized for Zen 3 (32 KiB L1d and
+// 512 KiB L2 per core) and the 4×24 AVX2 kernel: a kc×nr micro-panel of B
+// (24 KiB) stays in L1 while the kernel sweeps it with the micro-panels of
+// an mc×kc block of A (128 KiB, in L2); the packed kc×nc panel of B
+// (2 MiB) is read from L3. kc from 192 to 320 and mc from 96 to 192
+// measured the same within noise on the model's shapes; nc of 2048 beat
+// 1024 (A is packed once per panel) and 8192.
 const (
-	kcMax = 256  // depth of the packed panels (K direction)
+	kcMax = 256  // depth of the panels (K direction)
 	mcMax = 128  // rows of a packed A block (M direction)
-	ncMax = 1024 // columns of a packed B panel (N direction)
+	ncMax = 2048 // columns of a packed B panel (N direction)
 )
 
 // Parallel split. A call is spread over up to runtime.GOMAXPROCS(0)
-// goroutines, each given at least minWorkerFlops of work, so small
-// products stay on the calling goroutine.
+// goroutines, each given at least minWorkerFlops of work (about 0.1 ms),
+// so small products stay on the calling goroutine: on the 2-core test
+// machine splitting [32×32]·[32×5500] (11 MFLOP) was slower than not,
+// [64×32]·[32×5500] (22 MFLOP) faster.
 const (
-	minWorkerFlops = 1 << 20
+	minWorkerFlops = 1 << 23
 	// minWorkerCols is the fewest columns a worker gets when the work is
 	// split along N; narrower products are split along M instead.
 	minWorkerCols = 64
@@ -77,13 +83,17 @@ func gemm(kern *microKernel, m, n, k int, a []float32, lda int, b []float32, ldb
 	flops := 2 * float64(m) * float64(n) * float64(k)
 	workers := min(runtime.GOMAXPROCS(0), int(flops/minWorkerFlops))
 	// Split along N (time) when every worker gets a reasonable number of
-	// columns, otherwise along M.
+	// columns, otherwise along M. Column splits fall on whole micro-panels
+	// and 64-byte boundaries.
 	alongN := n >= workers*minWorkerCols
-	if alongN {
-		workers = min(workers, ceilDiv(n, colAlign))
-	} else {
-		workers = min(workers, ceilDiv(m, kern.mr))
+	align, size := kern.nr, n
+	for align%colAlign != 0 {
+		align += kern.nr
 	}
+	if !alongN {
+		align, size = kern.mr, m
+	}
+	workers = min(workers, ceilDiv(size, align))
 	if workers <= 1 {
 		s := getScratch(kern)
 		s.product(kern, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
@@ -91,41 +101,58 @@ func gemm(kern *microKernel, m, n, k int, a []float32, lda int, b []float32, ldb
 		return
 	}
 
-	var wg sync.WaitGroup
-	align, size := colAlign, n
-	if !alongN {
-		align, size = kern.mr, m
-	}
-	chunk := min(roundUp(ceilDiv(size, workers), align), size)
-	for lo := chunk; lo < size; lo += chunk {
+	f := fanPool.Get().(*gemmFan)
+	f.parts = f.parts[:0]
+	chunk := roundUp(ceilDiv(size, workers), align)
+	for lo := 0; lo < size; lo += chunk {
+		p := gemmPart{wg: &f.wg, kern: kern, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate}
 		hi := min(lo+chunk, size)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s := getScratch(kern)
-			if alongN {
-				s.product(kern, m, hi-lo, k, a, lda, b[lo:], ldb, c[lo:], ldc, accumulate)
-			} else {
-				s.product(kern, hi-lo, n, k, a[lo*lda:], lda, b, ldb, c[lo*ldc:], ldc, accumulate)
-			}
-			scratchPool.Put(s)
-		}()
+		if alongN {
+			p.n, p.b, p.c = hi-lo, b[lo:], c[lo:]
+		} else {
+			p.m, p.a, p.c = hi-lo, a[lo*lda:], c[lo*ldc:]
+		}
+		f.parts = append(f.parts, p)
 	}
-	s := getScratch(kern)
-	if alongN {
-		s.product(kern, m, chunk, k, a, lda, b, ldb, c, ldc, accumulate)
-	} else {
-		s.product(kern, chunk, n, k, a, lda, b, ldb, c, ldc, accumulate)
-	}
-	scratchPool.Put(s)
-	wg.Wait()
+	split(f.parts, &f.wg)
+	clear(f.parts) // drop the references to the operands
+	fanPool.Put(f)
 }
+
+// gemmPart is one worker's share of a split product.
+type gemmPart struct {
+	wg         *sync.WaitGroup
+	kern       *microKernel
+	m, n, k    int
+	a          []float32
+	lda        int
+	b          []float32
+	ldb        int
+	c          []float32
+	ldc        int
+	accumulate bool
+}
+
+func (p *gemmPart) run() {
+	s := getScratch(p.kern)
+	s.product(p.kern, p.m, p.n, p.k, p.a, p.lda, p.b, p.ldb, p.c, p.ldc, p.accumulate)
+	scratchPool.Put(s)
+	p.wg.Done()
+}
+
+// gemmFan is the pooled state of one split product.
+type gemmFan struct {
+	wg    sync.WaitGroup
+	parts []gemmPart
+}
+
+var fanPool = sync.Pool{New: func() any { return new(gemmFan) }}
 
 // scratch is one goroutine's packing memory.
 type scratch struct {
 	a    []float32 // packed block of A: mc/mr micro-panels of mr×kc
 	b    []float32 // packed panel of B: nc/nr micro-panels of kc×nr
-	tile []float32 // mr×nr result of an edge tile
+	tile []float32 // mc×nr results of a strip of edge tiles
 }
 
 // scratchPool recycles scratch so steady-state calls do not allocate.
@@ -134,9 +161,7 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 // getScratch returns pooled scratch sized for kern.
 func getScratch(kern *microKernel) *scratch {
 	s := scratchPool.Get().(*scratch)
-	s.a = grow(s.a, roundUp(mcMax, kern.mr)*kcMax)
-	s.b = grow(s.b, roundUp(ncMax, kern.nr)*kcMax)
-	s.tile = grow(s.tile, kern.mr*kern.nr)
+	s.tile = grow(s.tile, roundUp(mcMax, kern.mr)*kern.nr)
 	return s
 }
 
@@ -148,55 +173,112 @@ func grow(s []float32, n int) []float32 {
 	return s[:n]
 }
 
+// bSource says where the macro-kernel finds the micro-panels of B.
+type bSource int
+
+const (
+	bPacked bSource = iota // packed in scratch by an earlier pass
+	bPack                  // packed into scratch by this pass, just before use
+	bDirect                // read in place from the caller's matrix
+)
+
 // product computes C (+)= A·B single-threaded: the three cache-blocking
-// loops of the Goto/BLIS scheme around the packed macro-kernel.
+// loops of the Goto/BLIS scheme around the macro-kernel.
+//
+// The first block of A packs each micro-panel of B right before the
+// kernel uses it, so B comes from memory once and is hot when first used;
+// later blocks of A reuse the packed panel. When one block of A covers all
+// of M, every micro-panel of B is used once, so the kernel reads B in
+// place: packing would only add a copy, which costs as much as the
+// arithmetic when M is small.
 func (s *scratch) product(kern *microKernel, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
 	// Split each dimension into equal blocks so no block is a sliver.
 	kc := ceilDiv(k, ceilDiv(k, kcMax))
 	mc := roundUp(ceilDiv(m, ceilDiv(m, mcMax)), kern.mr)
 	nc := roundUp(ceilDiv(n, ceilDiv(n, ncMax)), kern.nr)
+	direct := m <= mc
+	s.a = grow(s.a, mc*kc)
+	if direct {
+		nc = n
+		s.b = grow(s.b, kern.nr*kc) // the edge micro-panel only
+	} else {
+		s.b = grow(s.b, roundUp(nc, kern.nr)*kc)
+	}
 	for jc := 0; jc < n; jc += nc {
 		nb := min(nc, n-jc)
 		for pc := 0; pc < k; pc += kc {
 			kb := min(kc, k-pc)
-			packB(s.b, kern.nr, kb, nb, b[pc*ldb+jc:], ldb)
+			bv := b[pc*ldb+jc:]
 			acc := accumulate || pc > 0
 			for ic := 0; ic < m; ic += mc {
 				mb := min(mc, m-ic)
 				packA(s.a, kern.mr, mb, kb, a[ic*lda+pc:], lda)
-				s.macro(kern, mb, nb, kb, c[ic*ldc+jc:], ldc, acc)
+				src := bPacked
+				switch {
+				case direct:
+					src = bDirect
+				case ic == 0:
+					src = bPack
+				}
+				s.macro(kern, mb, nb, kb, bv, ldb, src, c[ic*ldc+jc:], ldc, acc)
 			}
 		}
 	}
 }
 
-// macro multiplies the packed mb×kb block of A by the packed kb×nb panel
-// of B into C, one mr×nr tile per micro-kernel call. Edge tiles go through
-// s.tile so the kernel never writes outside the view.
-func (s *scratch) macro(kern *microKernel, mb, nb, kb int, c []float32, ldc int, accumulate bool) {
+// macro multiplies the packed mb×kb block of A by the kb×nb panel of B
+// into C, one strip of micro-panel tiles per kernel call. src says where
+// the micro-panels of B are; b (row stride ldb) is the caller's panel.
+// Edge tiles go through s.tile so the kernel never writes outside the
+// view.
+func (s *scratch) macro(kern *microKernel, mb, nb, kb int, b []float32, ldb int, src bSource, c []float32, ldc int, accumulate bool) {
 	mr, nr := kern.mr, kern.nr
+	full := mb / mr // tiles of full height
 	for jr := 0; jr < nb; jr += nr {
 		w := min(nr, nb-jr)
-		bp := s.b[jr*kb : (jr+nr)*kb]
-		for ir := 0; ir < mb; ir += mr {
-			h := min(mr, mb-ir)
-			ap := s.a[ir*kb : (ir+mr)*kb]
-			if h == mr && w == nr {
-				kern.fn(kb, ap, bp, c[ir*ldc+jr:], ldc, accumulate)
-				continue
-			}
-			kern.fn(kb, ap, bp, s.tile, nr, false)
-			for i := 0; i < h; i++ {
-				dst := c[(ir+i)*ldc+jr : (ir+i)*ldc+jr+w]
-				src := s.tile[i*nr:]
-				src = src[:len(dst)]
-				if accumulate {
-					for j := range dst {
-						dst[j] += src[j]
-					}
-				} else {
-					copy(dst, src)
+		var bp []float32
+		ld := nr
+		switch {
+		case src == bPacked:
+			bp = s.b[jr*kb:]
+		case src == bPack:
+			bp = s.b[jr*kb:]
+			packB(bp, nr, kb, w, b[jr:], ldb)
+		case w == nr:
+			bp, ld = b[jr:], ldb
+		default: // the edge of a direct panel
+			bp = s.b
+			packB(bp, nr, kb, w, b[jr:], ldb)
+		}
+		// The kernel prefetches the source of the next micro-panel of B.
+		var next []float32
+		ldn := ldb
+		switch {
+		case jr+nr >= nb:
+		case src != bPacked:
+			next = b[jr+nr:]
+		default:
+			next, ldn = s.b[(jr+nr)*kb:], nr
+		}
+		ir := 0
+		if w == nr && full > 0 {
+			kern.strip(kb, full, s.a, bp, ld, c[jr:], ldc, next, ldn, accumulate)
+			ir = full * mr
+		}
+		if ir == mb {
+			continue
+		}
+		kern.strip(kb, ceilDiv(mb-ir, mr), s.a[ir*kb:], bp, ld, s.tile, nr, next, ldn, false)
+		for i := 0; ir+i < mb; i++ {
+			dst := c[(ir+i)*ldc+jr : (ir+i)*ldc+jr+w]
+			t := s.tile[i*nr:]
+			t = t[:len(dst)]
+			if accumulate {
+				for j := range dst {
+					dst[j] += t[j]
 				}
+			} else {
+				copy(dst, t)
 			}
 		}
 	}
@@ -209,6 +291,10 @@ func packA(dst []float32, mr, rows, kc int, a []float32, lda int) {
 	for i0 := 0; i0 < rows; i0 += mr {
 		panel := dst[i0*kc : (i0+mr)*kc]
 		h := min(mr, rows-i0)
+		if h == 4 && mr == 4 {
+			packA4(panel, kc, a[i0*lda:], lda)
+			continue
+		}
 		for i := 0; i < h; i++ {
 			src := a[(i0+i)*lda : (i0+i)*lda+kc]
 			for p, v := range src {
@@ -223,29 +309,33 @@ func packA(dst []float32, mr, rows, kc int, a []float32, lda int) {
 	}
 }
 
-// packB copies the kc×cols panel of B (row stride ldb) into dst as
-// ceil(cols/nr) micro-panels, each kc rows of nr consecutive values;
-// columns past the end are zero.
-func packB(dst []float32, nr, kc, cols int, b []float32, ldb int) {
-	j0 := 0
-	for ; j0+nr <= cols; j0 += nr {
-		panel := dst[j0*kc : (j0+nr)*kc]
-		for p := 0; p < kc; p++ {
-			src := b[p*ldb+j0 : p*ldb+j0+nr]
-			d := panel[p*nr : p*nr+len(src)]
-			for j, v := range src {
-				d[j] = v
-			}
-		}
+// packA4 packs four rows of A into a micro-panel of mr = 4, writing it
+// sequentially.
+func packA4(panel []float32, kc int, a []float32, lda int) {
+	r0 := a[:kc]
+	r1 := a[lda : lda+kc]
+	r2 := a[2*lda : 2*lda+kc]
+	r3 := a[3*lda : 3*lda+kc]
+	panel = panel[:4*kc]
+	for p := range r0 {
+		d := (*[4]float32)(panel[4*p:])
+		d[0], d[1], d[2], d[3] = r0[p], r1[p], r2[p], r3[p]
 	}
-	if j0 == cols {
+}
+
+// packB copies the kc×w block of B (row stride ldb, w ≤ nr) into dst as
+// a micro-panel: kc rows of nr consecutive values, zero past column w.
+func packB(dst []float32, nr, kc, w int, b []float32, ldb int) {
+	dst = dst[:kc*nr]
+	if w == 24 && nr == 24 {
+		for p := range kc {
+			*(*[24]float32)(dst[p*24:]) = *(*[24]float32)(b[p*ldb:])
+		}
 		return
 	}
-	panel := dst[j0*kc : (j0+nr)*kc]
-	w := cols - j0
-	for p := 0; p < kc; p++ {
-		d := panel[p*nr : p*nr+nr]
-		copy(d, b[p*ldb+j0:p*ldb+j0+w])
+	for p := range kc {
+		d := dst[p*nr : p*nr+nr]
+		copy(d, b[p*ldb:p*ldb+w])
 		clear(d[w:])
 	}
 }

@@ -66,14 +66,47 @@ var gemmCases = []gemmCase{
 	{m: 130, n: 40, k: 300, padA: 1, padC: 2},
 	{m: 259, n: 70, k: 513},
 	// Large enough to fan out, split along N and along M.
-	{m: 64, n: 601, k: 32, padC: 1},
-	{m: 1027, n: 33, k: 80, padA: 2},
+	{m: 96, n: 1201, k: 80, padC: 1},
+	{m: 2051, n: 33, k: 130, padA: 2},
+	// B packed (M above one block), with edges in M and N, over two
+	// panels of N.
+	{m: 131, n: 2090, k: 19, padA: 1, padB: 3, padC: 5},
+	// The model's smallest shapes: direct B, tiny K.
+	{m: 8, n: 1000, k: 4, padB: 24},
+	{m: 6, n: 999, k: 2, padA: 1, padB: 1, padC: 1},
+}
+
+// gemmFunc is the signature of Gemm, for testing its kernels.
+type gemmFunc func(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool)
+
+// gemmWith returns Gemm running on micro-kernel kern.
+func gemmWith(kern *microKernel) gemmFunc {
+	return func(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
+		checkMatrix("A", m, k, a, lda)
+		checkMatrix("B", k, n, b, ldb)
+		checkMatrix("C", m, n, c, ldc)
+		if m > 0 && n > 0 && k > 0 {
+			gemm(kern, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+			return
+		}
+		Gemm(m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+	}
+}
+
+// testKernels returns the micro-kernels this CPU can run: the portable
+// fallback and, when it differs, the dispatched one (assembly).
+func testKernels() []*microKernel {
+	ks := []*microKernel{&portableKernel}
+	if gemmKernel.name != portableKernel.name {
+		ks = append(ks, &gemmKernel)
+	}
+	return ks
 }
 
 // checkGemm runs Gemm and gemmRef on the same random problem and compares
 // them, elementwise, against the rounding-error bound of a k-term float32
 // dot product; it also checks that C's padding is left alone.
-func checkGemm(t *testing.T, tc gemmCase, accumulate bool) {
+func checkGemm(t *testing.T, gemm gemmFunc, tc gemmCase, accumulate bool) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(uint64(tc.m), uint64(tc.n*1000+tc.k)))
 	lda, ldb, ldc := tc.k+tc.padA, tc.n+tc.padB, tc.n+tc.padC
@@ -87,7 +120,7 @@ func checkGemm(t *testing.T, tc gemmCase, accumulate bool) {
 	}
 	got := append([]float32(nil), c0...)
 	want := append([]float32(nil), c0...)
-	Gemm(tc.m, tc.n, tc.k, a, lda, b, ldb, got, ldc, accumulate)
+	gemm(tc.m, tc.n, tc.k, a, lda, b, ldb, got, ldc, accumulate)
 	gemmRef(tc.m, tc.n, tc.k, a, lda, b, ldb, want, ldc, accumulate)
 
 	const eps = 0x1p-24 // float32 unit roundoff
@@ -117,23 +150,145 @@ func checkGemm(t *testing.T, tc gemmCase, accumulate bool) {
 
 func TestGemm(t *testing.T) {
 	for _, tc := range gemmCases {
+		if raceEnabled && tc.m*tc.n*tc.k > 1<<22 {
+			continue // slow when instrumented; TestGemmConcurrent splits
+		}
 		for _, acc := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%v_acc%v", tc, acc), func(t *testing.T) {
-				checkGemm(t, tc, acc)
+				checkGemm(t, Gemm, tc, acc)
 			})
 		}
 	}
 }
 
-// TestGemmKernelEdges checks the micro-kernel and the packing against
-// gemmRef for every tile remainder in M and N around the kernel's shape.
+// TestGemmPortable forces the portable fallback kernel through the
+// blocked product (TestGemm runs the dispatched one). Under the race
+// detector it skips the largest cases, which TestGemm covers.
+func TestGemmPortable(t *testing.T) {
+	for _, tc := range gemmCases {
+		if raceEnabled && tc.m*tc.n*tc.k > 1<<18 {
+			continue // slow when instrumented
+		}
+		for _, acc := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%v_acc%v", tc, acc), func(t *testing.T) {
+				checkGemm(t, gemmWith(&portableKernel), tc, acc)
+			})
+		}
+	}
+}
+
+// TestGemmKernelEdges checks each micro-kernel and the packing against
+// gemmRef for every tile remainder in M and N around the kernel's shape,
+// with B read in place (one block of A) and packed (several).
 func TestGemmKernelEdges(t *testing.T) {
-	mr, nr := gemmKernel.mr, gemmKernel.nr
-	for m := 1; m <= 2*mr+1; m++ {
-		for n := 1; n <= 2*nr+1; n++ {
-			for _, k := range []int{1, 2, 5, 9} {
-				checkGemm(t, gemmCase{m: m, n: n, k: k, padA: 1, padB: 1, padC: 2}, true)
+	for _, kern := range testKernels() {
+		t.Run(kern.name, func(t *testing.T) {
+			mr, nr := kern.mr, kern.nr
+			ms := []int{mcMax + 1}
+			if !raceEnabled {
+				ms = append(ms, 2*mcMax+mr-1)
 			}
+			for m := 1; m <= 2*mr+1; m++ {
+				ms = append(ms, m)
+			}
+			for _, m := range ms {
+				for n := 1; n <= 2*nr+1; n++ {
+					for _, k := range []int{1, 2, 5, 9, 33} {
+						checkGemm(t, gemmWith(kern), gemmCase{m: m, n: n, k: k, padA: 1, padB: 1, padC: 2}, k%2 == 1)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestStrip checks each micro-kernel's strip directly against the
+// definition: packed and in-place B, strides wider than the tile, with
+// and without accumulation and a prefetched next panel, and that nothing
+// outside the tiles changes.
+func TestStrip(t *testing.T) {
+	for _, kern := range testKernels() {
+		mr, nr := kern.mr, kern.nr
+		for _, tiles := range []int{1, 3} {
+			for _, k := range []int{1, 2, 3, 4, 5, 7, 8, 31, 32, 33, 64} {
+				for _, ldb := range []int{nr, nr + 5} {
+					for _, ldc := range []int{nr, nr + 3} {
+						for _, acc := range []bool{false, true} {
+							name := fmt.Sprintf("%s/tiles%d_k%d_ldb%d_ldc%d_acc%v", kern.name, tiles, k, ldb, ldc, acc)
+							rng := rand.New(rand.NewPCG(uint64(k), uint64(ldb*ldc)))
+							ap := randSlice(rng, tiles*mr*k)
+							bp := randSlice(rng, (k-1)*ldb+nr)
+							next := randSlice(rng, k*ldb)
+							c := randSlice(rng, (tiles*mr-1)*ldc+nr+7)
+							for i := range c {
+								if i%ldc >= nr || i >= (tiles*mr-1)*ldc+nr {
+									c[i] = float32(math.NaN())
+								}
+							}
+							want := append([]float32(nil), c...)
+							for i := 0; i < tiles*mr; i++ {
+								t0, r := i/mr, i%mr
+								for j := 0; j < nr; j++ {
+									var sum float32
+									if acc {
+										sum = want[i*ldc+j]
+									}
+									var dot float64
+									for p := 0; p < k; p++ {
+										dot += float64(ap[t0*mr*k+p*mr+r]) * float64(bp[p*ldb+j])
+									}
+									want[i*ldc+j] = sum + float32(dot)
+								}
+							}
+							kern.strip(k, tiles, ap, bp, ldb, c, ldc, next, ldb, acc)
+							for i := range c {
+								g, w := c[i], want[i]
+								if math.IsNaN(float64(w)) {
+									if !math.IsNaN(float64(g)) {
+										t.Fatalf("%s: c[%d] outside the tiles changed to %v", name, i, g)
+									}
+									continue
+								}
+								if d := math.Abs(float64(g - w)); d > 1e-5*float64(k+1) {
+									t.Fatalf("%s: c[%d] = %v, want %v", name, i, g, w)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestGemmConcurrent runs split products from several goroutines at once,
+// so that some find every helper busy and run their parts themselves.
+func TestGemmConcurrent(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	const m, n, k, callers = 128, 1000, 128, 6
+	rng := rand.New(rand.NewPCG(7, 7))
+	a, b := randSlice(rng, m*k), randSlice(rng, k*n)
+	want := make([]float32, m*n)
+	Gemm(m, n, k, a, k, b, n, want, n, false)
+	errs := make(chan error, callers)
+	for range callers {
+		go func() {
+			c := make([]float32, m*n)
+			for range 20 {
+				Gemm(m, n, k, a, k, b, n, c, n, false)
+				for i := range c {
+					if c[i] != want[i] {
+						errs <- fmt.Errorf("c[%d] = %v, want %v", i, c[i], want[i])
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Error(err)
 		}
 	}
 }
@@ -177,9 +332,11 @@ func TestGemmAllocs(t *testing.T) {
 	}{
 		{m: 64, n: 100, k: 32, procs: 1},
 		{m: 64, n: 600, k: 32, procs: 1},
-		// The WaitGroup and the worker's closure, plus the runtime's
-		// occasional goroutine bookkeeping and pool misses.
-		{m: 64, n: 600, k: 32, procs: 2, max: 3},
+		{m: 256, n: 3000, k: 64, procs: 1},
+		// Split over helpers with pooled state: nothing but the runtime's
+		// occasional bookkeeping and pool misses.
+		{m: 256, n: 3000, k: 64, procs: 2, max: 0.5},
+		{m: 3000, n: 40, k: 64, procs: 2, max: 0.5},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("m%d_n%d_k%d_procs%d", tt.m, tt.n, tt.k, tt.procs), func(t *testing.T) {
@@ -214,21 +371,31 @@ func allocsPerRun(runs int, f func()) float64 {
 // benchShapes are the vocoder's GEMMs: M output channels, K input channels
 // (per tap), N time columns (about one second of audio).
 var benchShapes = []struct{ m, k, n int }{
-	{512, 256, 2756},  // universal model: dilated-conv tap, res/skip
+	{512, 768, 2756},  // universal model: dilated conv, three taps stacked
+	{512, 256, 2756},  // universal model: one tap, res/skip
 	{4096, 640, 2756}, // universal model: fused cond layers
-	{256, 640, 2756},  // small model: one cond layer
-	{2048, 640, 2756}, // small model: fused cond layers
-	{64, 32, 2756},    // small model: in-layer (both halves)
-	{32, 32, 2756},    // small model: res/skip
-	{8, 32, 2756},     // small model: end layer
-	{32, 4, 2756},     // small model: start layer
-	{12, 3, 2756},     // tiny K and M
+	{256, 640, 5500},  // small model: one cond layer
+	{2048, 640, 5500}, // small model: fused cond layers
+	{64, 32, 5500},    // small model: in-layer (both halves)
+	{32, 32, 5500},    // small model: res/skip
+	{8, 32, 5500},     // small model: end layer
+	{32, 4, 5500},     // small model: start layer
+	{12, 3, 5500},     // tiny K and M
 }
 
 func BenchmarkGemm(b *testing.B) {
 	for _, s := range benchShapes {
 		b.Run(fmt.Sprintf("M%d_K%d_N%d", s.m, s.k, s.n), func(b *testing.B) {
 			benchGemm(b, Gemm, s.m, s.k, s.n)
+		})
+	}
+}
+
+// BenchmarkGemmPortable measures the pure-Go fallback kernel.
+func BenchmarkGemmPortable(b *testing.B) {
+	for _, s := range []struct{ m, k, n int }{{512, 256, 2756}, {32, 32, 5500}} {
+		b.Run(fmt.Sprintf("M%d_K%d_N%d", s.m, s.k, s.n), func(b *testing.B) {
+			benchGemm(b, gemmWith(&portableKernel), s.m, s.k, s.n)
 		})
 	}
 }

@@ -1,90 +1,82 @@
 package nn
 
 // microKernel is a register-blocked GEMM micro-kernel over packed panels.
-// fn computes the mr×nr tile
+// strip computes tiles mr×nr tiles of C stacked vertically,
 //
-//	C = Ap·Bp, or C += Ap·Bp when accumulate is true,
+//	C = Ap·B, or C += Ap·B when accumulate is true,
 //
-// where Ap holds k columns of mr consecutive values (ap[p*mr+i] = A[i,p]),
-// Bp holds k rows of nr consecutive values (bp[p*nr+j] = B[p,j]) and C is
-// row-major with row stride ldc. len(ap) ≥ mr·k, len(bp) ≥ nr·k and
-// len(c) ≥ (mr−1)·ldc + nr.
+// where Ap holds tiles packed micro-panels of A one after another, each k
+// columns of mr consecutive values (ap[t*mr*k + p*mr + i] = A[t*mr+i, p]),
+// B is k rows of nr consecutive values with row stride ldb
+// (bp[p*ldb + j] = B[p, j]) and C is row-major with row stride ldc. The
+// micro-panel of B is either packed (ldb = nr) or a view of the caller's
+// matrix. k ≥ 1, tiles ≥ 1, len(ap) ≥ tiles·mr·k, len(bp) ≥ (k−1)·ldb + nr
+// and len(c) ≥ (tiles·mr−1)·ldc + nr. next, if not empty, is where the
+// next micro-panel of B will come from (k rows of row stride ldn): a hint
+// that kernels may prefetch it, never read as data.
 //
 // Architecture-specific kernels (assembly) plug in here with their own tile
-// shape; the blocking and packing code adapts to mr and nr.
+// shape; the blocking and packing code adapts to mr and nr. Running a whole
+// strip per call amortises the call over tiles, which matters when k is
+// small.
 type microKernel struct {
+	name   string
 	mr, nr int
-	fn     func(k int, ap, bp, c []float32, ldc int, accumulate bool)
+	strip  func(k, tiles int, ap, bp []float32, ldb int, c []float32, ldc int, next []float32, ldn int, accumulate bool)
 }
 
-// gemmKernel is the micro-kernel Gemm uses.
-var gemmKernel = microKernel{mr: 4, nr: 2, fn: kernel4x2}
+// portableKernel is the pure-Go micro-kernel.
+var portableKernel = microKernel{name: "portable 4x2", mr: 4, nr: 2, strip: strip4x2}
+
+// strip4x2 runs kernel4x2 down a strip of tiles; it ignores the prefetch
+// hint.
+func strip4x2(k, tiles int, ap, bp []float32, ldb int, c []float32, ldc int, next []float32, ldn int, accumulate bool) {
+	for t := 0; t < tiles; t++ {
+		kernel4x2(k, ap[t*4*k:], bp, ldb, c[t*4*ldc:], ldc, accumulate)
+	}
+}
 
 // kernel4x2 is the portable micro-kernel: a 4×2 tile whose eight
 // accumulators, plus the six operands of one step, fit the fifteen
 // floating-point registers the Go compiler allocates on amd64; the loop is
-// unrolled four times to hide the add latency. Wider tiles spill.
-func kernel4x2(k int, ap, bp, c []float32, ldc int, accumulate bool) {
+// unrolled twice to halve its overhead. Wider tiles spill.
+func kernel4x2(k int, ap, bp []float32, ldb int, c []float32, ldc int, accumulate bool) {
 	var c00, c01, c10, c11, c20, c21, c30, c31 float32
 	ap = ap[:4*k]
-	bp = bp[:2*k]
-	for len(ap) >= 16 && len(bp) >= 8 {
-		a0, a1, a2, a3 := ap[0], ap[1], ap[2], ap[3]
-		b0, b1 := bp[0], bp[1]
-		c00 += a0 * b0
-		c01 += a0 * b1
-		c10 += a1 * b0
-		c11 += a1 * b1
-		c20 += a2 * b0
-		c21 += a2 * b1
-		c30 += a3 * b0
-		c31 += a3 * b1
-		a0, a1, a2, a3 = ap[4], ap[5], ap[6], ap[7]
-		b0, b1 = bp[2], bp[3]
-		c00 += a0 * b0
-		c01 += a0 * b1
-		c10 += a1 * b0
-		c11 += a1 * b1
-		c20 += a2 * b0
-		c21 += a2 * b1
-		c30 += a3 * b0
-		c31 += a3 * b1
-		a0, a1, a2, a3 = ap[8], ap[9], ap[10], ap[11]
-		b0, b1 = bp[4], bp[5]
-		c00 += a0 * b0
-		c01 += a0 * b1
-		c10 += a1 * b0
-		c11 += a1 * b1
-		c20 += a2 * b0
-		c21 += a2 * b1
-		c30 += a3 * b0
-		c31 += a3 * b1
-		a0, a1, a2, a3 = ap[12], ap[13], ap[14], ap[15]
-		b0, b1 = bp[6], bp[7]
-		c00 += a0 * b0
-		c01 += a0 * b1
-		c10 += a1 * b0
-		c11 += a1 * b1
-		c20 += a2 * b0
-		c21 += a2 * b1
-		c30 += a3 * b0
-		c31 += a3 * b1
-		ap = ap[16:]
-		bp = bp[8:]
+	bp = bp[:(k-1)*ldb+2]
+	p := 0
+	for ; p+1 < k; p += 2 {
+		a := ap[4*p : 4*p+8]
+		b0 := bp[p*ldb : p*ldb+2]
+		b1 := bp[(p+1)*ldb : (p+1)*ldb+2]
+		c00 += a[0] * b0[0]
+		c01 += a[0] * b0[1]
+		c10 += a[1] * b0[0]
+		c11 += a[1] * b0[1]
+		c20 += a[2] * b0[0]
+		c21 += a[2] * b0[1]
+		c30 += a[3] * b0[0]
+		c31 += a[3] * b0[1]
+		c00 += a[4] * b1[0]
+		c01 += a[4] * b1[1]
+		c10 += a[5] * b1[0]
+		c11 += a[5] * b1[1]
+		c20 += a[6] * b1[0]
+		c21 += a[6] * b1[1]
+		c30 += a[7] * b1[0]
+		c31 += a[7] * b1[1]
 	}
-	for len(ap) >= 4 && len(bp) >= 2 {
-		a0, a1, a2, a3 := ap[0], ap[1], ap[2], ap[3]
-		b0, b1 := bp[0], bp[1]
-		c00 += a0 * b0
-		c01 += a0 * b1
-		c10 += a1 * b0
-		c11 += a1 * b1
-		c20 += a2 * b0
-		c21 += a2 * b1
-		c30 += a3 * b0
-		c31 += a3 * b1
-		ap = ap[4:]
-		bp = bp[2:]
+	if p < k {
+		a := ap[4*p : 4*p+4]
+		b0 := bp[p*ldb : p*ldb+2]
+		c00 += a[0] * b0[0]
+		c01 += a[0] * b0[1]
+		c10 += a[1] * b0[0]
+		c11 += a[1] * b0[1]
+		c20 += a[2] * b0[0]
+		c21 += a[2] * b0[1]
+		c30 += a[3] * b0[0]
+		c31 += a[3] * b0[1]
 	}
 	r0 := c[:2]
 	r1 := c[ldc : ldc+2]

@@ -1,0 +1,296 @@
+//go:build !noasm
+
+#include "textflag.h"
+
+// Constants, each repeated in the four float64 lanes of a ymm register.
+DATA signbit<>+0(SB)/8, $0x8000000000000000
+DATA signbit<>+8(SB)/8, $0x8000000000000000
+DATA signbit<>+16(SB)/8, $0x8000000000000000
+DATA signbit<>+24(SB)/8, $0x8000000000000000
+GLOBL signbit<>(SB), RODATA|NOPTR, $32
+
+DATA absmask<>+0(SB)/8, $0x7fffffffffffffff
+DATA absmask<>+8(SB)/8, $0x7fffffffffffffff
+DATA absmask<>+16(SB)/8, $0x7fffffffffffffff
+DATA absmask<>+24(SB)/8, $0x7fffffffffffffff
+GLOBL absmask<>(SB), RODATA|NOPTR, $32
+
+// expLo and expHi bound the arguments of the exponentials: e^−240 and
+// e^100 are normal float64 values well outside float32's range.
+DATA expLo<>+0(SB)/8, $-240.0
+DATA expLo<>+8(SB)/8, $-240.0
+DATA expLo<>+16(SB)/8, $-240.0
+DATA expLo<>+24(SB)/8, $-240.0
+GLOBL expLo<>(SB), RODATA|NOPTR, $32
+
+DATA expHi<>+0(SB)/8, $100.0
+DATA expHi<>+8(SB)/8, $100.0
+DATA expHi<>+16(SB)/8, $100.0
+DATA expHi<>+24(SB)/8, $100.0
+GLOBL expHi<>(SB), RODATA|NOPTR, $32
+
+DATA one<>+0(SB)/8, $1.0
+DATA one<>+8(SB)/8, $1.0
+DATA one<>+16(SB)/8, $1.0
+DATA one<>+24(SB)/8, $1.0
+GLOBL one<>(SB), RODATA|NOPTR, $32
+
+DATA two<>+0(SB)/8, $2.0
+DATA two<>+8(SB)/8, $2.0
+DATA two<>+16(SB)/8, $2.0
+DATA two<>+24(SB)/8, $2.0
+GLOBL two<>(SB), RODATA|NOPTR, $32
+
+DATA log2e<>+0(SB)/8, $1.4426950408889634
+DATA log2e<>+8(SB)/8, $1.4426950408889634
+DATA log2e<>+16(SB)/8, $1.4426950408889634
+DATA log2e<>+24(SB)/8, $1.4426950408889634
+GLOBL log2e<>(SB), RODATA|NOPTR, $32
+
+// shifter is 1.5·2^52 + 1023: adding it rounds to an integer n and leaves
+// n + 1023, the biased exponent of 2^n, in the low mantissa bits.
+DATA shifter<>+0(SB)/8, $0x43380000000003ff
+DATA shifter<>+8(SB)/8, $0x43380000000003ff
+DATA shifter<>+16(SB)/8, $0x43380000000003ff
+DATA shifter<>+24(SB)/8, $0x43380000000003ff
+GLOBL shifter<>(SB), RODATA|NOPTR, $32
+
+// ln2hi + ln2lo = ln 2 (fdlibm's split; n·ln2hi is exact).
+DATA ln2hi<>+0(SB)/8, $6.93147180369123816490e-01
+DATA ln2hi<>+8(SB)/8, $6.93147180369123816490e-01
+DATA ln2hi<>+16(SB)/8, $6.93147180369123816490e-01
+DATA ln2hi<>+24(SB)/8, $6.93147180369123816490e-01
+GLOBL ln2hi<>(SB), RODATA|NOPTR, $32
+
+DATA ln2lo<>+0(SB)/8, $1.90821492927058770002e-10
+DATA ln2lo<>+8(SB)/8, $1.90821492927058770002e-10
+DATA ln2lo<>+16(SB)/8, $1.90821492927058770002e-10
+DATA ln2lo<>+24(SB)/8, $1.90821492927058770002e-10
+GLOBL ln2lo<>(SB), RODATA|NOPTR, $32
+
+// Taylor coefficients 1/j! of e^r − 1 = r + r²·(c2 + c3·r + … + c10·r⁸).
+// For |r| ≤ ln2/2 the first omitted term is below 7e−13 of the sum.
+DATA c2<>+0(SB)/8, $0.5
+DATA c2<>+8(SB)/8, $0.5
+DATA c2<>+16(SB)/8, $0.5
+DATA c2<>+24(SB)/8, $0.5
+GLOBL c2<>(SB), RODATA|NOPTR, $32
+
+DATA c3<>+0(SB)/8, $0.16666666666666666
+DATA c3<>+8(SB)/8, $0.16666666666666666
+DATA c3<>+16(SB)/8, $0.16666666666666666
+DATA c3<>+24(SB)/8, $0.16666666666666666
+GLOBL c3<>(SB), RODATA|NOPTR, $32
+
+DATA c4<>+0(SB)/8, $0.041666666666666664
+DATA c4<>+8(SB)/8, $0.041666666666666664
+DATA c4<>+16(SB)/8, $0.041666666666666664
+DATA c4<>+24(SB)/8, $0.041666666666666664
+GLOBL c4<>(SB), RODATA|NOPTR, $32
+
+DATA c5<>+0(SB)/8, $8.333333333333333e-03
+DATA c5<>+8(SB)/8, $8.333333333333333e-03
+DATA c5<>+16(SB)/8, $8.333333333333333e-03
+DATA c5<>+24(SB)/8, $8.333333333333333e-03
+GLOBL c5<>(SB), RODATA|NOPTR, $32
+
+DATA c6<>+0(SB)/8, $1.388888888888889e-03
+DATA c6<>+8(SB)/8, $1.388888888888889e-03
+DATA c6<>+16(SB)/8, $1.388888888888889e-03
+DATA c6<>+24(SB)/8, $1.388888888888889e-03
+GLOBL c6<>(SB), RODATA|NOPTR, $32
+
+DATA c7<>+0(SB)/8, $1.984126984126984e-04
+DATA c7<>+8(SB)/8, $1.984126984126984e-04
+DATA c7<>+16(SB)/8, $1.984126984126984e-04
+DATA c7<>+24(SB)/8, $1.984126984126984e-04
+GLOBL c7<>(SB), RODATA|NOPTR, $32
+
+DATA c8<>+0(SB)/8, $2.48015873015873e-05
+DATA c8<>+8(SB)/8, $2.48015873015873e-05
+DATA c8<>+16(SB)/8, $2.48015873015873e-05
+DATA c8<>+24(SB)/8, $2.48015873015873e-05
+GLOBL c8<>(SB), RODATA|NOPTR, $32
+
+DATA c9<>+0(SB)/8, $2.7557319223985893e-06
+DATA c9<>+8(SB)/8, $2.7557319223985893e-06
+DATA c9<>+16(SB)/8, $2.7557319223985893e-06
+DATA c9<>+24(SB)/8, $2.7557319223985893e-06
+GLOBL c9<>(SB), RODATA|NOPTR, $32
+
+DATA c10<>+0(SB)/8, $2.755731922398589e-07
+DATA c10<>+8(SB)/8, $2.755731922398589e-07
+DATA c10<>+16(SB)/8, $2.755731922398589e-07
+DATA c10<>+24(SB)/8, $2.755731922398589e-07
+GLOBL c10<>(SB), RODATA|NOPTR, $32
+
+// REDUCE splits v (float64 lanes, finite, in [−240, 100]) as v = n·ln2 + r
+// with |r| ≤ ln2/2: s = 2^n and r replaces v. t is clobbered.
+#define REDUCE(v, s, t) \
+	VMOVUPD      shifter<>(SB), s;    \
+	VFMADD231PD  log2e<>(SB), v, s;   \
+	VSUBPD       shifter<>(SB), s, t; \
+	VFNMADD231PD ln2hi<>(SB), t, v;   \
+	VFNMADD231PD ln2lo<>(SB), t, v;   \
+	VPSLLQ       $52, s, s
+
+// EXPM1R sets p = e^r − 1 for the reduced argument r, by Estrin's scheme
+// (a shorter dependency chain than Horner's): r2, u and w are clobbered.
+#define EXPM1R(r, p, r2, u, w) \
+	VMULPD      r, r, r2;        \
+	VMOVUPD     c3<>(SB), p;     \
+	VFMADD213PD c2<>(SB), r, p;  \
+	VMOVUPD     c5<>(SB), u;     \
+	VFMADD213PD c4<>(SB), r, u;  \
+	VFMADD231PD u, r2, p;        \
+	VMOVUPD     c7<>(SB), u;     \
+	VFMADD213PD c6<>(SB), r, u;  \
+	VMOVUPD     c9<>(SB), w;     \
+	VFMADD213PD c8<>(SB), r, w;  \
+	VFMADD231PD w, r2, u;        \
+	VMULPD      r2, r2, w;       \
+	VFMADD231PD c10<>(SB), w, u; \
+	VFMADD231PD u, w, p;         \
+	VFMADD213PD r, r2, p
+
+// CLAMP sets v = max(v, −240), keeping NaN; t is clobbered.
+#define CLAMP(v, t) \
+	VMOVUPD expLo<>(SB), t; \
+	VMAXPD  v, t, v
+
+// LOAD4 sets the four float64 lanes of v to the float32 values at addr
+// plus the bias in bias (float32 lanes), the sum rounded to float32.
+#define LOAD4(addr, bias, v) \
+	VADDPS    addr, bias, X6; \
+	VCVTPS2PD X6, v
+
+// EXPM1NEG sets p = e^v − 1 for v ≤ 0 (clamped to −240; NaN stays NaN);
+// v, s, r2, u and w are clobbered.
+#define EXPM1NEG(v, s, r2, p, u, w) \
+	CLAMP(v, w);                 \
+	REDUCE(v, s, w);             \
+	EXPM1R(v, p, r2, u, w);      \
+	VSUBPD      one<>(SB), s, w; \
+	VFMADD213PD w, s, p
+
+// EXPNEG sets p = e^v for v ≤ 0 (clamped to −240; NaN stays NaN); v, s,
+// r2, u and w are clobbered.
+#define EXPNEG(v, s, r2, p, u, w) \
+	CLAMP(v, w);              \
+	REDUCE(v, s, w);          \
+	EXPM1R(v, p, r2, u, w);   \
+	VFMADD213PD s, s, p
+
+// func gatedAVX2(dst, filter, gate *float32, n int, fb, gb float32)
+//
+// For n a positive multiple of 8 it sets, in float64 rounded once,
+//
+//	dst[i] = tanh(x)·σ(y),  x = filter[i] + fb,  y = gate[i] + gb,
+//
+// as sign(x)·(−m)·u / ((2 + m)·(1 + e)) with m = e^(−2|x|) − 1 (tanh|x| =
+// −m/(2+m), no cancellation near 0), e = e^(−|y|) and u = 1 for y ≥ 0 or e
+// for y < 0 (σ(y) = u/(1+e)): one division, no overflow. Two groups of
+// four are interleaved; inputs are reloaded rather than kept in
+// registers.
+TEXT ·gatedAVX2(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), DX
+	MOVQ         filter+8(FP), SI
+	MOVQ         gate+16(FP), DI
+	MOVQ         n+24(FP), CX
+	SHRQ         $3, CX
+	VBROADCASTSS fb+32(FP), X14
+	VBROADCASTSS gb+36(FP), X15
+
+gatedLoop:
+	// m = e^(−2|x|) − 1 for both groups, into Y12 and Y13.
+	LOAD4((SI), X14, Y0)
+	LOAD4(16(SI), X14, Y1)
+	VORPD     signbit<>(SB), Y0, Y0
+	VADDPD    Y0, Y0, Y0
+	VORPD     signbit<>(SB), Y1, Y1
+	VADDPD    Y1, Y1, Y1
+	EXPM1NEG(Y0, Y2, Y4, Y12, Y8, Y10)
+	EXPM1NEG(Y1, Y3, Y5, Y13, Y9, Y11)
+
+	// e = e^(−|y|) for both groups, into Y10 and Y11.
+	LOAD4((DI), X15, Y0)
+	LOAD4(16(DI), X15, Y1)
+	VORPD     signbit<>(SB), Y0, Y0
+	VORPD     signbit<>(SB), Y1, Y1
+	EXPNEG(Y0, Y2, Y4, Y10, Y8, Y6)
+	EXPNEG(Y1, Y3, Y5, Y11, Y9, Y7)
+
+	// dst = sign(x)·|m·u / ((2 + m)·(1 + e))|.
+	VADDPD      two<>(SB), Y12, Y0
+	VADDPD      two<>(SB), Y13, Y1
+	VADDPD      one<>(SB), Y10, Y2
+	VADDPD      one<>(SB), Y11, Y3
+	VMULPD      Y2, Y0, Y0
+	VMULPD      Y3, Y1, Y1
+	LOAD4((DI), X15, Y4)
+	LOAD4(16(DI), X15, Y5)
+	VMOVUPD     one<>(SB), Y2
+	VMOVUPD     one<>(SB), Y3
+	VBLENDVPD   Y4, Y10, Y2, Y2
+	VBLENDVPD   Y5, Y11, Y3, Y3
+	VMULPD      Y2, Y12, Y12
+	VMULPD      Y3, Y13, Y13
+	VDIVPD      Y0, Y12, Y12
+	VDIVPD      Y1, Y13, Y13
+	LOAD4((SI), X14, Y4)
+	LOAD4(16(SI), X14, Y5)
+	VANDPD      signbit<>(SB), Y4, Y4
+	VANDPD      signbit<>(SB), Y5, Y5
+	VANDPD      absmask<>(SB), Y12, Y12
+	VANDPD      absmask<>(SB), Y13, Y13
+	VORPD       Y4, Y12, Y12
+	VORPD       Y5, Y13, Y13
+	VCVTPD2PSY  Y12, X12
+	VCVTPD2PSY  Y13, X13
+	VMOVUPS     X12, (DX)
+	VMOVUPS     X13, 16(DX)
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	ADDQ        $32, DX
+	DECQ        CX
+	JNZ         gatedLoop
+	VZEROUPPER
+	RET
+
+// EXP4 sets the four float64 lanes of v to e^v, for v clamped to
+// [−240, 100]; s, r2, p, u and w are clobbered.
+#define EXP4(v, s, r2, p, u, w) \
+	VMINPD      v, Y15, v;  \
+	VMAXPD      v, Y14, v;  \
+	REDUCE(v, s, w);        \
+	EXPM1R(v, p, r2, u, w); \
+	VFMADD213PD s, s, p
+
+// func expAVX2(dst, src *float32, n int)
+//
+// For n a positive multiple of 8 it sets dst[i] = e^src[i], in float64
+// rounded once, as 2^n·(1 + (e^r − 1)). Two groups of four are
+// interleaved.
+TEXT ·expAVX2(SB), NOSPLIT, $0-24
+	MOVQ    dst+0(FP), DX
+	MOVQ    src+8(FP), SI
+	MOVQ    n+16(FP), CX
+	SHRQ    $3, CX
+	VMOVUPD expLo<>(SB), Y14
+	VMOVUPD expHi<>(SB), Y15
+
+expLoop:
+	VCVTPS2PD  (SI), Y0
+	VCVTPS2PD  16(SI), Y1
+	EXP4(Y0, Y2, Y4, Y6, Y8, Y10)
+	EXP4(Y1, Y3, Y5, Y7, Y9, Y11)
+	VCVTPD2PSY Y6, X6
+	VCVTPD2PSY Y7, X7
+	VMOVUPS    X6, (DX)
+	VMOVUPS    X7, 16(DX)
+	ADDQ       $32, SI
+	ADDQ       $32, DX
+	DECQ       CX
+	JNZ        expLoop
+	VZEROUPPER
+	RET
