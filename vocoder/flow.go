@@ -1,8 +1,6 @@
 package vocoder
 
 import (
-	"math"
-
 	"github.com/glowvoc/glowvoc/internal/nn"
 )
 
@@ -38,8 +36,7 @@ func (f *flow) wn(cfg Config, out, x0, cond []float32, cols int, s *wnScratch) {
 		// 1x1 conv, both accumulated into one pre-activation buffer.
 		nn.DilatedConv(s.pre, cols, f.inW[i], K, 2*C, C, h, ldh, s.pad, cols, dil, false)
 		nn.Gemm(2*C, cols, nc, f.condW[2*C*i*nc:], nc, cond, cols, s.pre, cols, true)
-		addTwoBiases(s.pre, 2*C, cols, f.inB[i], f.condB[2*C*i:2*C*(i+1)])
-		nn.GatedActivation(s.acts, s.pre, C, cols)
+		nn.GatedActivationBias(s.acts, s.pre, C, cols, f.gateB[i])
 
 		rsW, rsB := f.resSkipW[i], f.resSkipB[i]
 		if i < L-1 {
@@ -56,38 +53,31 @@ func (f *flow) wn(cfg Config, out, x0, cond []float32, cols int, s *wnScratch) {
 	nn.AddBias(out, 2*f.half, cols, cols, f.endB)
 }
 
-// addTwoBiases adds a[r] + b[r] to every element of row r of x [rows × n].
-func addTwoBiases(x []float32, rows, n int, a, b []float32) {
-	for r := 0; r < rows; r++ {
-		v := a[r] + b[r]
-		row := x[r*n : (r+1)*n]
-		for t := range row {
-			row[t] += v
-		}
-	}
-}
-
 // coupleInverse undoes the affine coupling in place: x1 = (x1 − b) / exp(log s).
+// It overwrites the log s half of out with exp(log s).
 func coupleInverse(x1, out []float32, half, cols int) {
-	b, logS := out[:half*cols], out[half*cols:2*half*cols]
+	b, s := out[:half*cols], out[half*cols:2*half*cols]
+	nn.Exp(s, s)
 	for i := range x1[:half*cols] {
-		x1[i] = (x1[i] - b[i]) / float32(math.Exp(float64(logS[i])))
+		x1[i] = (x1[i] - b[i]) / s[i]
 	}
 }
 
 // coupleForward applies the affine coupling in place: x1 = exp(log s)·x1 + b.
-// It adds each column's Σ log s to colLogS and returns the total.
+// It adds each column's Σ log s to colLogS and returns the total, and
+// overwrites the log s half of out with exp(log s).
 func coupleForward(x1, out []float32, half, cols int, colLogS []float64) float64 {
-	b, logS := out[:half*cols], out[half*cols:2*half*cols]
+	b, s := out[:half*cols], out[half*cols:2*half*cols]
 	var total float64
 	for c := 0; c < half; c++ {
-		for t := 0; t < cols; t++ {
-			i := c*cols + t
-			ls := logS[i]
-			x1[i] = float32(math.Exp(float64(ls)))*x1[i] + b[i]
+		for t, ls := range s[c*cols : (c+1)*cols] {
 			colLogS[t] += float64(ls)
 			total += float64(ls)
 		}
+	}
+	nn.Exp(s, s)
+	for i := range x1[:half*cols] {
+		x1[i] = s[i]*x1[i] + b[i]
 	}
 	return total
 }

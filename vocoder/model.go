@@ -47,6 +47,7 @@ type flow struct {
 
 	startW, startB []float32 // [C × half]
 	inW, inB       [][]float32
+	gateB          [][]float32 // per layer: in-layer bias + its slice of the cond bias
 	resSkipW       [][]float32 // per layer [2C × C], the last [C × C]
 	resSkipB       [][]float32
 	endW, endB     []float32 // [2·half × C]
@@ -111,6 +112,13 @@ func New(sd StateDict, cfg Config) (*Model, error) {
 		}
 		f.endW, f.endB = sd[p+"end.weight"].Data, sd[p+"end.bias"].Data
 		f.condW, f.condB = sd[p+"cond_layer.weight"].Data, sd[p+"cond_layer.bias"].Data
+		for i := 0; i < L; i++ {
+			gb := make([]float32, 2*C)
+			for r := range gb {
+				gb[r] = f.inB[i][r] + f.condB[2*C*i+r]
+			}
+			f.gateB = append(f.gateB, gb)
+		}
 		m.flows = append(m.flows, f)
 	}
 	return m, nil
