@@ -38,8 +38,8 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "`host:port` to listen on (\":8080\" for every interface)")
-	fs.StringVar(&c.model, "model", "", "model `file` (.safetensors, or an NVIDIA state dict .npz); required")
-	fs.StringVar(&c.modelConfig, "model-config", "", "NVIDIA `config.json` for a model file that records no configuration (.npz)")
+	fs.StringVar(&c.model, "model", "", "model `file`: .safetensors (self-describing), an NVIDIA checkpoint or state dict .pt, or .npz (default: the bundled model)")
+	fs.StringVar(&c.modelConfig, "model-config", "", "NVIDIA `config.json` for a model file that records no configuration (.pt, .npz)")
 	fs.StringVar(&c.server.ModelName, "model-name", "", "model id shown in /v1/models (default: the model file's base name)")
 	fs.IntVar(&c.server.Workers, "workers", workers, "requests computed at once")
 	fs.IntVar(&c.server.QueueSize, "queue", 2*workers, "requests that may wait for a worker; beyond, 429")
@@ -69,8 +69,8 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	if err := applyEnv(fs, lookupEnv); err != nil {
 		return nil, err
 	}
-	if c.model == "" {
-		return nil, fmt.Errorf("%w: no model: give --model FILE or set %sMODEL (this build bundles no default model)", errUsage, envPrefix)
+	if c.model == "" && c.modelConfig != "" {
+		return nil, fmt.Errorf("%w: --model-config needs --model (the bundled model records its configuration)", errUsage)
 	}
 	for _, check := range []struct {
 		bad bool

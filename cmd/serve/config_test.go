@@ -47,7 +47,8 @@ func TestParseConfig(t *testing.T) {
 				return c.model == "flag.npz" && c.server.Workers == 3 && c.server.QueueSize == 0
 			},
 		},
-		{name: "no model", err: "no model: give --model FILE or set GLOWVOC_MODEL"},
+		{name: "bundled model", check: func(c *config) bool { return c.model == "" }},
+		{name: "config without model", args: []string{"--model-config", "c.json"}, err: "--model-config needs --model"},
 		{name: "bad environment value", env: map[string]string{"GLOWVOC_MODEL": "m", "GLOWVOC_MAX_FRAMES": "many"}, err: `GLOWVOC_MAX_FRAMES="many"`},
 		{name: "unknown flag", args: []string{"--modle", "m"}, err: "flag provided but not defined: -modle"},
 		{name: "argument", args: []string{"--model", "m", "extra"}, err: `unexpected argument "extra"`},

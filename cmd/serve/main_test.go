@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/glowvoc/glowvoc/weights"
 )
 
 // tinyModel is the 80-mel tiny reference model.
@@ -213,14 +215,25 @@ func TestServe(t *testing.T) {
 	})
 }
 
-// TestServeUsage checks the exit status and message without a model.
-func TestServeUsage(t *testing.T) {
+// TestServeBundledModel starts serve without --model: it serves the model
+// embedded in the binary.
+func TestServeBundledModel(t *testing.T) {
 	serve := build(t, ".", "serve")
-	cmd := exec.Command(serve)
-	cmd.Env = []string{} // no GLOWVOC_MODEL from the environment
-	out, err := cmd.CombinedOutput()
+	p := startServe(t, serve)
+	p.waitReady(t)
+	resp, err := http.Get(p.url + "/v1/models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), weights.Name) {
+		t.Errorf("/v1/models: %d %s, want the bundled model %s", resp.StatusCode, body, weights.Name)
+	}
+	// A usage error still exits 2.
+	out, err := exec.Command(serve, "--workers", "0").CombinedOutput()
 	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "no model: give --model FILE or set GLOWVOC_MODEL") {
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "--workers") {
 		t.Errorf("exit %v, output %q", err, out)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/glowvoc/glowvoc/server"
 	"github.com/glowvoc/glowvoc/vocoder"
+	"github.com/glowvoc/glowvoc/weights"
 )
 
 // run runs serve with args until ctx ends, and returns the exit status.
@@ -37,14 +39,14 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 // serve loads the model, listens, warms up and serves until ctx ends.
 func serve(ctx context.Context, c *config, log *slog.Logger) error {
 	start := time.Now()
-	m, err := loadModel(c.model, c.modelConfig)
+	m, name, err := loadModel(c.model, c.modelConfig)
 	if err != nil {
 		return err
 	}
 	if c.server.ModelName == "" {
-		c.server.ModelName = strings.TrimSuffix(filepath.Base(c.model), filepath.Ext(c.model))
+		c.server.ModelName = name
 	}
-	log.Info("model loaded", "model", c.model, "name", c.server.ModelName, "duration", time.Since(start).Round(time.Millisecond))
+	log.Info("model loaded", "model", cmp.Or(c.model, "bundled"), "name", c.server.ModelName, "duration", time.Since(start).Round(time.Millisecond))
 	c.server.Logger = log
 	srv, err := server.New(m, c.server)
 	if err != nil {
@@ -78,18 +80,24 @@ func serve(ctx context.Context, c *config, log *slog.Logger) error {
 
 // loadModel loads the model file at path, with the NVIDIA config.json at
 // configPath (if not "") for files that record no configuration.
-func loadModel(path, configPath string) (*vocoder.Model, error) {
+func loadModel(path, configPath string) (m *vocoder.Model, name string, err error) {
+	if path == "" {
+		m, err := weights.Default()
+		if err != nil {
+			return nil, "", fmt.Errorf("bundled model: %w", err)
+		}
+		return m, weights.Name, nil
+	}
 	var opts vocoder.LoadOptions
 	if configPath != "" {
 		cfg, err := vocoder.ReadConfigFile(configPath)
 		if err != nil {
-			return nil, fmt.Errorf("model config: %w", err)
+			return nil, "", fmt.Errorf("model config: %w", err)
 		}
 		opts.Config = &cfg
 	}
-	m, err := vocoder.Load(path, opts)
-	if err != nil {
-		return nil, fmt.Errorf("load model: %w", err)
+	if m, err = vocoder.Load(path, opts); err != nil {
+		return nil, "", fmt.Errorf("load model: %w", err)
 	}
-	return m, nil
+	return m, strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)), nil
 }

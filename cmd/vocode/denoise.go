@@ -32,9 +32,6 @@ func setupDenoise(fs *flag.FlagSet) runFunc {
 	mf.register(fs)
 	out.register(fs, "wav", "npy")
 	return func(ctx context.Context, e *env, args []string) error {
-		if *model == "" {
-			return usagef("--model is required")
-		}
 		if err := checkNonNegative("--strength", *strength); err != nil {
 			return err
 		}

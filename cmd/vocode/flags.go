@@ -7,10 +7,11 @@ import (
 
 	"github.com/glowvoc/glowvoc/melspec"
 	"github.com/glowvoc/glowvoc/vocoder"
+	"github.com/glowvoc/glowvoc/weights"
 )
 
 // modelUsage documents the --model flag of the commands that run a model.
-const modelUsage = "model `file` (.safetensors, NVIDIA PyTorch checkpoint or state dict .pt, or .npz); required"
+const modelUsage = "model `file` (.safetensors, NVIDIA PyTorch checkpoint or state dict .pt, or .npz; default: the bundled model)"
 
 // modelFlags say how to load a model file: what to supply that the file
 // may lack, and what to override.
@@ -30,6 +31,16 @@ func (f *modelFlags) register(fs *flag.FlagSet) {
 // which override the model's front end. It is the one place every command
 // loads a model.
 func loadModel(path string, f *modelFlags) (*vocoder.Model, error) {
+	if path == "" {
+		if f.config != "" {
+			return nil, usagef("--config needs --model (the bundled model records its configuration)")
+		}
+		m, err := weights.Default()
+		if err != nil {
+			return nil, fmt.Errorf("bundled model: %w", err)
+		}
+		return withMel(m, "the bundled model", f)
+	}
 	var opts vocoder.LoadOptions
 	if f.config != "" {
 		cfg, err := vocoder.ReadConfigFile(f.config)
@@ -42,16 +53,21 @@ func loadModel(path string, f *modelFlags) (*vocoder.Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	return withMel(m, path, f)
+}
+
+// withMel applies the mel front-end flags given on the command line to m.
+func withMel(m *vocoder.Model, name string, f *modelFlags) (*vocoder.Model, error) {
 	if f.mel == nil || !f.mel.anySet() {
 		return m, nil
 	}
 	cfg := m.Config()
 	cfg.Mel = f.mel.apply(cfg.Mel)
-	m, err = vocoder.New(m.StateDict(), cfg)
+	mm, err := vocoder.New(m.StateDict(), cfg)
 	if err != nil {
-		return nil, fmt.Errorf("model %s with the given mel front end: %w", path, err)
+		return nil, fmt.Errorf("model %s with the given mel front end: %w", name, err)
 	}
-	return m, nil
+	return mm, nil
 }
 
 // melFlags are the flags of a mel front end (melspec.Config). Only the

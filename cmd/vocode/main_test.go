@@ -422,7 +422,7 @@ func TestErrors(t *testing.T) {
 		{"unknown command", []string{"vocalize"}, exitUsage, []string{`unknown command "vocalize"`}},
 		{"bad flag", []string{"synth", "--model", tinyWeights, "--bogus", "-o", "OUT.wav", mel}, exitUsage, []string{"vocode: synth:", "-bogus"}},
 		{"bad flag value", []string{"synth", "--model", tinyWeights, "--seed", "x", "-o", "OUT.wav", mel}, exitUsage, []string{"-seed"}},
-		{"missing --model", []string{"synth", "-o", "OUT.wav", mel}, exitUsage, []string{"--model is required"}},
+		{"--config without --model", []string{"synth", "--config", filepath.Join(tinyDir, "config.json"), "-o", "OUT.wav", mel}, exitUsage, []string{"--config needs --model"}},
 		{"negative sigma", []string{"synth", "--model", tinyWeights, "--sigma", "-1", "-o", "OUT.wav", mel}, exitUsage, []string{"--sigma -1"}},
 		{"negative strength", []string{"denoise", "--model", tinyWeights, "--strength", "-0.1", "-o", "OUT.wav", helloWAV}, exitUsage, []string{"--strength"}},
 		{"-o and --out-dir", []string{"synth", "--model", tinyWeights, "-o", "OUT.wav", "--out-dir", "DIR", mel}, exitUsage, []string{"mutually exclusive"}},

@@ -33,9 +33,6 @@ func setupResynth(fs *flag.FlagSet) runFunc {
 	sf.register(fs)
 	out.register(fs, "wav", "npy")
 	return func(ctx context.Context, e *env, args []string) error {
-		if *model == "" {
-			return usagef("--model is required")
-		}
 		if err := sf.check(); err != nil {
 			return err
 		}

@@ -49,9 +49,6 @@ func setupScore(fs *flag.FlagSet) runFunc {
 	)
 	mf.register(fs)
 	return func(ctx context.Context, e *env, args []string) error {
-		if *model == "" {
-			return usagef("--model is required")
-		}
 		if !(*sigma > 0) || math.IsInf(*sigma, 0) {
 			return usagef("--sigma %v must be positive and finite", *sigma)
 		}

@@ -42,9 +42,6 @@ func setupSynth(fs *flag.FlagSet) runFunc {
 	sf.register(fs)
 	out.register(fs, "wav", "npy")
 	return func(ctx context.Context, e *env, args []string) error {
-		if *model == "" {
-			return usagef("--model is required")
-		}
 		if err := sf.check(); err != nil {
 			return err
 		}
