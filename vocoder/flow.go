@@ -14,8 +14,9 @@ type wnScratch struct {
 }
 
 // wn evaluates flow f's coupling network: out [2·half × cols] (rows
-// [:half] the shift b, rows [half:] log s) from x0 [half × cols] and the
-// grouped conditioning cond [NMels·Group × cols].
+// [:half] the shift b, rows [half:] log s) from x0 [half × cols] and cond:
+// the grouped upsampled mel [NMels·Group × cols], or with fused weights
+// this flow's conditioning [2·C·L × cols] itself.
 func (f *flow) wn(cfg Config, out, x0, cond []float32, cols int, s *wnScratch) {
 	C, L, K := cfg.WN.Channels, cfg.WN.Layers, cfg.WN.KernelSize
 	nc := cfg.NMels * cfg.Group
@@ -34,8 +35,13 @@ func (f *flow) wn(cfg Config, out, x0, cond []float32, cols int, s *wnScratch) {
 		dil := 1 << i
 		// Dilated input conv plus this layer's slice of the conditioning
 		// 1x1 conv, both accumulated into one pre-activation buffer.
-		nn.DilatedConv(s.pre, cols, f.inW[i], K, 2*C, C, h, ldh, s.pad, cols, dil, false)
-		nn.Gemm(2*C, cols, nc, f.condW[2*C*i*nc:], nc, cond, cols, s.pre, cols, true)
+		if f.fusedW != nil {
+			copy(s.pre, cond[2*C*i*cols:2*C*(i+1)*cols])
+			nn.DilatedConv(s.pre, cols, f.inW[i], K, 2*C, C, h, ldh, s.pad, cols, dil, true)
+		} else {
+			nn.DilatedConv(s.pre, cols, f.inW[i], K, 2*C, C, h, ldh, s.pad, cols, dil, false)
+			nn.Gemm(2*C, cols, nc, f.condW[2*C*i*nc:], nc, cond, cols, s.pre, cols, true)
+		}
 		nn.GatedActivationBias(s.acts, s.pre, C, cols, f.gateB[i])
 
 		rsW, rsB := f.resSkipW[i], f.resSkipB[i]

@@ -67,7 +67,7 @@ func (m *Model) Forward(ctx context.Context, audio []float32, mel melspec.Spectr
 		nn.Gemm(f.channels, cols, f.channels, f.w, f.channels, act, cols, tmp, cols, false)
 		copy(act, tmp[:f.channels*cols])
 		r.LogDetW[k] = float64(cols) * f.logDetW
-		f.wn(m.cfg, out, act[:f.half*cols], cond, cols, s)
+		f.wn(m.cfg, out, act[:f.half*cols], m.flowConditioning(w, k, cond, cols), cols, s)
 		r.LogSSum[k] = coupleForward(act[f.half*cols:], out, f.half, cols, r.ColumnLogS)
 		if err := ctx.Err(); err != nil {
 			return nil, err

@@ -52,12 +52,24 @@ type flow struct {
 	resSkipB       [][]float32
 	endW, endB     []float32 // [2·half × C]
 	condW, condB   []float32 // [2·C·L × NMels·Group]
+
+	// fusedW and fusedB, when set, are the conditioning 1x1 conv composed
+	// with the upsampling transposed conv: one transposed conv from mel
+	// frames straight to this flow's conditioning [2·C·L × columns], kernel
+	// UpsampleKernel/Group, stride Hop/Group, weight rows (r, q), column i.
+	fusedW, fusedB []float32
 }
 
 // New builds a model from an inference state dict (weight norm folded,
 // NVIDIA names; see InferenceStateDict) and its configuration. Every
 // tensor's presence, shape and finiteness is checked.
 func New(sd StateDict, cfg Config) (*Model, error) {
+	return newModel(sd, cfg, true)
+}
+
+// newModel is New; fuse allows fused conditioning weights where they pay
+// (see fuseConditioning).
+func newModel(sd StateDict, cfg Config, fuse bool) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid config: %w", err)
 	}
@@ -112,10 +124,16 @@ func New(sd StateDict, cfg Config) (*Model, error) {
 		}
 		f.endW, f.endB = sd[p+"end.weight"].Data, sd[p+"end.bias"].Data
 		f.condW, f.condB = sd[p+"cond_layer.weight"].Data, sd[p+"cond_layer.bias"].Data
+		if fuse && m.fuseConditioning() {
+			f.fusedW, f.fusedB = fuseConditioning(cfg, f.condW, f.condB, m.upW, m.upB)
+		}
 		for i := 0; i < L; i++ {
 			gb := make([]float32, 2*C)
 			for r := range gb {
-				gb[r] = f.inB[i][r] + f.condB[2*C*i+r]
+				gb[r] = f.inB[i][r]
+				if f.fusedW == nil {
+					gb[r] += f.condB[2*C*i+r] // else inside fusedB
+				}
 			}
 			f.gateB = append(f.gateB, gb)
 		}

@@ -48,6 +48,20 @@ func refModel(t testing.TB, name string) *Model {
 	return m
 }
 
+// variants returns m and, if m uses fused conditioning weights, the same
+// model without them, so that both code paths meet the reference.
+func variants(t testing.TB, m *Model) map[string]*Model {
+	t.Helper()
+	if m.flows[0].fusedW == nil {
+		return map[string]*Model{"plain": m}
+	}
+	plain, err := newModel(m.StateDict(), m.cfg, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]*Model{"fused": m, "plain": plain}
+}
+
 func readNPZ(t testing.TB, model, file string) map[string]npy.Array {
 	t.Helper()
 	a, err := npy.ReadNPZ(filepath.Join(refDir(model), file))
@@ -114,13 +128,13 @@ func TestUpsampleCase(t *testing.T) {
 	mel := melOf(c["mel"], 0)
 	// The raw transposed convolution, untrimmed.
 	full := (mel.Frames-1)*m.cfg.Mel.Hop + m.cfg.UpsampleKernel
-	cond, err := m.conditioning(context.Background(), m.workspace(), mel, full)
+	cond, err := m.upsample(context.Background(), m.workspace(), mel, full)
 	if err != nil {
 		t.Fatal(err)
 	}
 	up := unsqueezeRows(cond, m.cfg.NMels, m.cfg.Group, full/m.cfg.Group)
 	closeTo(t, "upsampled", up, c["upsampled"].Data, 1e-5, 1e-7)
-	cond, err = m.conditioning(context.Background(), m.workspace(), mel, m.Samples(mel.Frames))
+	cond, err = m.upsample(context.Background(), m.workspace(), mel, m.Samples(mel.Frames))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,13 +167,14 @@ func TestSynthesizeReference(t *testing.T) {
 	for _, name := range refModels {
 		for _, file := range []string{"infer_sigma0.6.npz", "infer_sigma0.npz"} {
 			t.Run(name+"/"+file, func(t *testing.T) {
-				m := refModel(t, name)
 				c := readNPZ(t, name, file)
-				audio, err := m.Synthesize(context.Background(), melOf(c["mel"], 0), SynthesizeOptions{Noise: c["z"].Data})
-				if err != nil {
-					t.Fatal(err)
+				for v, m := range variants(t, refModel(t, name)) {
+					audio, err := m.Synthesize(context.Background(), melOf(c["mel"], 0), SynthesizeOptions{Noise: c["z"].Data})
+					if err != nil {
+						t.Fatal(err)
+					}
+					closeTo(t, v+" audio", audio, c["audio"].Data, 1e-5, 1e-6)
 				}
-				closeTo(t, "audio", audio, c["audio"].Data, 1e-5, 1e-6)
 			})
 		}
 	}
@@ -177,32 +192,33 @@ func TestInferTrace(t *testing.T) {
 
 func TestForwardReference(t *testing.T) {
 	for _, name := range refModels {
-		t.Run(name, func(t *testing.T) {
-			m := refModel(t, name)
-			c := readNPZ(t, name, "train.npz")
-			B, T := c["audio"].Shape[0], c["audio"].Shape[1]
-			G, cols := m.cfg.Group, T/m.cfg.Group
-			var results []*ForwardResult
-			logS := make([]float64, m.cfg.Flows)
-			logDet := make([]float64, m.cfg.Flows)
-			for b := 0; b < B; b++ {
-				r, err := m.Forward(context.Background(), c["audio"].Data[b*T:(b+1)*T], melOf(c["mel"], b))
-				if err != nil {
-					t.Fatal(err)
+		for v, m := range variants(t, refModel(t, name)) {
+			t.Run(name+"/"+v, func(t *testing.T) {
+				c := readNPZ(t, name, "train.npz")
+				B, T := c["audio"].Shape[0], c["audio"].Shape[1]
+				G, cols := m.cfg.Group, T/m.cfg.Group
+				var results []*ForwardResult
+				logS := make([]float64, m.cfg.Flows)
+				logDet := make([]float64, m.cfg.Flows)
+				for b := 0; b < B; b++ {
+					r, err := m.Forward(context.Background(), c["audio"].Data[b*T:(b+1)*T], melOf(c["mel"], b))
+					if err != nil {
+						t.Fatal(err)
+					}
+					closeTo(t, fmt.Sprintf("z[%d]", b), r.Z, c["z"].Data[b*G*cols:(b+1)*G*cols], 0, 1e-5)
+					for k := range logS {
+						logS[k] += r.LogSSum[k]
+						logDet[k] += r.LogDetW[k]
+					}
+					results = append(results, r)
 				}
-				closeTo(t, fmt.Sprintf("z[%d]", b), r.Z, c["z"].Data[b*G*cols:(b+1)*G*cols], 0, 1e-5)
 				for k := range logS {
-					logS[k] += r.LogSSum[k]
-					logDet[k] += r.LogDetW[k]
+					relClose(t, fmt.Sprintf("log_s_sum[%d]", k), logS[k], float64(c["log_s_sum"].Data[k]), 1e-5)
+					relClose(t, fmt.Sprintf("log_det_W[%d]", k), logDet[k], float64(c["log_det_W"].Data[k]), 1e-5)
 				}
-				results = append(results, r)
-			}
-			for k := range logS {
-				relClose(t, fmt.Sprintf("log_s_sum[%d]", k), logS[k], float64(c["log_s_sum"].Data[k]), 1e-5)
-				relClose(t, fmt.Sprintf("log_det_W[%d]", k), logDet[k], float64(c["log_det_W"].Data[k]), 1e-5)
-			}
-			relClose(t, "loss", Loss(results, 1), float64(c["loss"].Data[0]), 1e-5)
-		})
+				relClose(t, "loss", Loss(results, 1), float64(c["loss"].Data[0]), 1e-5)
+			})
+		}
 	}
 }
 

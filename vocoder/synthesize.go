@@ -121,7 +121,19 @@ func FillNoise(z []float32, seed uint64, sigma float64) {
 // first samples values of each channel, and groups them to
 // [NMels·Group × samples/Group]: row m·Group + j, column t holds
 // upsampled[m, t·Group + j].
+//
+// With fused conditioning weights there is nothing to upsample: it keeps
+// mel in w for flowConditioning and returns nil.
 func (m *Model) conditioning(ctx context.Context, w *workspace, mel melspec.Spectrogram, samples int) ([]float32, error) {
+	if m.flows[0].fusedW != nil {
+		w.mel, w.window = mel, w.window[:0]
+		return nil, nil
+	}
+	return m.upsample(ctx, w, mel, samples)
+}
+
+// upsample computes the grouped upsampled mel: see conditioning.
+func (m *Model) upsample(ctx context.Context, w *workspace, mel melspec.Spectrogram, samples int) ([]float32, error) {
 	n, G := m.cfg.NMels, m.cfg.Group
 	w.up = grow(w.up, n*samples)
 	w.upScratch = grow(w.upScratch, nn.ConvTranspose1dScratch(n, m.cfg.UpsampleKernel))
@@ -153,7 +165,7 @@ func (m *Model) inverse(ctx context.Context, w *workspace, x, cond []float32, co
 	for k := len(m.flows) - 1; k >= 0; k-- {
 		f := &m.flows[k]
 		act := x[(G-f.channels)*cols:] // the active channels: a suffix of the rows
-		f.wn(m.cfg, out, act[:f.half*cols], cond, cols, s)
+		f.wn(m.cfg, out, act[:f.half*cols], m.flowConditioning(w, k, cond, cols), cols, s)
 		coupleInverse(act[f.half*cols:], out, f.half, cols)
 		nn.Gemm(f.channels, cols, f.channels, f.wInv, f.channels, act, cols, tmp, cols, false)
 		copy(act, tmp[:f.channels*cols])

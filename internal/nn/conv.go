@@ -71,18 +71,21 @@ func ConvTranspose1d(y []float32, outLen int, w []float32, bias []float32, cin, 
 // f0 onwards) into y [channels × outLen]: y[o, stride·(f0+t) + k] +=
 // P[(o,k), t] where that index is below outLen.
 func overlapAdd(y []float32, outLen int, p []float32, channels, kernel, stride, f0, nf int) {
+	// Row by row of P: its reads are contiguous, and the strided writes
+	// stay within one output channel, which is small enough to stay cached.
+	tmax := min(nf, ceilDiv(outLen-stride*f0, stride)) // frames starting inside y
 	for o := 0; o < channels; o++ {
 		yo := y[o*outLen : (o+1)*outLen]
 		po := p[o*kernel*nf : (o+1)*kernel*nf]
-		for t := 0; t < nf; t++ {
-			s0 := stride * (f0 + t)
-			if s0 >= outLen {
-				break
-			}
-			dst := yo[s0:min(s0+kernel, outLen)]
-			col := po[t:]
-			for k := range dst {
-				dst[k] += col[k*nf]
+		for k := 0; k < kernel; k++ {
+			row := po[k*nf : k*nf+tmax]
+			s := stride*f0 + k
+			for _, v := range row {
+				if s >= outLen {
+					break
+				}
+				yo[s] += v
+				s += stride
 			}
 		}
 	}
