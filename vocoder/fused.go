@@ -128,3 +128,23 @@ func (m *Model) flowConditioning(w *workspace, k int, cond []float32, cols int) 
 	}
 	return w.condK
 }
+
+// InferenceFLOPs returns the floating-point operations this model
+// executes to synthesise frames mel frames: Config.InferenceFLOPs, less
+// the upsampling and conditioning work that fused conditioning weights
+// replace, plus the fused transposed convolutions.
+func (m *Model) InferenceFLOPs(frames int) float64 {
+	c := m.cfg
+	total := c.InferenceFLOPs(frames)
+	if m.flows[0].fusedW == nil {
+		return total
+	}
+	R := float64(2 * c.WN.Channels * c.WN.Layers)
+	cols := float64(frames * c.Mel.Hop / c.Group)
+	total -= 2 * float64(c.NMels*c.NMels*c.UpsampleKernel) * float64(frames) // upsampling
+	total -= float64(c.Flows) * 2 * R * float64(c.NMels*c.Group) * cols      // conditioning 1x1
+	S := float64(c.Mel.Hop / c.Group)
+	A := float64(c.UpsampleKernel / c.Mel.Hop)
+	total += float64(c.Flows) * 2 * float64(frames) * R * S * A * float64(c.NMels) // fused GEMM
+	return total
+}

@@ -369,6 +369,13 @@ func TestInferenceFLOPs(t *testing.T) {
 	if got := universal.InferenceFLOPs(172) / 1e9; math.Abs(got-894) > 10 {
 		t.Errorf("universal, 172 frames: %.1f GFLOP, want about 894", got)
 	}
+	// The small model runs fused conditioning: about half the nominal work
+	// (the 1x1 conv on upsampled input costs 640 MACs per output, the fused
+	// transposed conv 320, and the upsampling goes).
+	fused, nominal := refModel(t, "small").InferenceFLOPs(172), refModel(t, "small").Config().InferenceFLOPs(172)
+	if r := fused / nominal; r < 0.45 || r > 0.6 {
+		t.Errorf("small, fused: %.2f GFLOP, %.2f of the nominal %.2f", fused/1e9, r, nominal/1e9)
+	}
 	// Doubling the frames doubles the work.
 	small := refModel(t, "small").Config()
 	if a, b := small.InferenceFLOPs(10), small.InferenceFLOPs(20); math.Abs(b/a-2) > 1e-12 {
