@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"sync"
@@ -11,12 +12,21 @@ import (
 	"time"
 
 	"github.com/glowvoc/glowvoc/melspec"
+	"github.com/glowvoc/glowvoc/vocoder"
 )
 
 // benchBatch returns b items of segment samples with their mel frames
 // (segment/hop + 1, as NVIDIA's Mel2Samp computes the mel of a segment).
 func benchBatch(t testing.TB, model string, b, segment int) (*Model, []Example) {
-	cfg := refConfig(t, model)
+	var cfg vocoder.Config
+	if model == "universal" { // NVIDIA's published configuration
+		var err error
+		if cfg, err = vocoder.ReadConfigFile(filepath.Join("..", "configs", "universal.json")); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		cfg = refConfig(t, model)
+	}
 	m, err := New(cfg, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -43,6 +53,24 @@ func benchBatch(t testing.TB, model string, b, segment int) (*Model, []Example) 
 	return m, batch
 }
 
+// BenchmarkStepUniversal times one training step of NVIDIA's universal
+// configuration (12 flows, WN 8 × 256) on 1 × 16000 samples.
+func BenchmarkStepUniversal(b *testing.B) {
+	for _, o := range []Options{{Recompute: true, Workers: 1}, {Recompute: false, Workers: 1}} {
+		b.Run(fmt.Sprintf("recompute=%v", o.Recompute), func(b *testing.B) {
+			m, batch := benchBatch(b, "universal", 1, 16000)
+			m.SetOptions(o)
+			tr := NewTrainer(m, 1e-4, 1)
+			b.ResetTimer()
+			for range b.N {
+				if _, err := tr.Step(context.Background(), batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkStepSmall times one training step (forward, backward, Adam) of
 // the small reference configuration on 2 × 16000 samples.
 func BenchmarkStepSmall(b *testing.B) {
@@ -67,15 +95,23 @@ func BenchmarkStepSmall(b *testing.B) {
 	}
 }
 
-// BenchmarkPeakHeapSmall reports the peak live heap during one gradient
-// evaluation of the small configuration on 12 × 16000 samples, in both
-// memory modes, sampled every 200 µs.
-func BenchmarkPeakHeapSmall(b *testing.B) {
-	for _, o := range []Options{{Recompute: true, Workers: 2}, {Recompute: false, Workers: 2}, {Recompute: true, Workers: 1}, {Recompute: false, Workers: 1}} {
-		b.Run(fmt.Sprintf("recompute=%v/workers=%d", o.Recompute, o.Workers), func(b *testing.B) {
+// BenchmarkPeakHeap reports the peak live heap during one gradient
+// evaluation of the small and the universal configuration on 12 × 16000
+// samples, in both memory modes, sampled every 200 µs.
+func BenchmarkPeakHeap(b *testing.B) {
+	for _, c := range []struct {
+		model string
+		o     Options
+	}{
+		{"small", Options{Recompute: true, Workers: 2}}, {"small", Options{Recompute: false, Workers: 2}},
+		{"small", Options{Recompute: true, Workers: 1}}, {"small", Options{Recompute: false, Workers: 1}},
+		{"universal", Options{Recompute: true, Workers: 1}}, {"universal", Options{Recompute: false, Workers: 1}},
+	} {
+		o := c.o
+		b.Run(fmt.Sprintf("%s/recompute=%v/workers=%d", c.model, o.Recompute, o.Workers), func(b *testing.B) {
 			var peak uint64
 			for range b.N {
-				m, batch := benchBatch(b, "small", 12, 16000)
+				m, batch := benchBatch(b, c.model, 12, 16000)
 				m.SetOptions(o)
 				runtime.GC()
 				base := heapBytes()
