@@ -4,7 +4,7 @@ GO ?= go
 RACE_PKGS = ./audio/... ./melspec/... ./internal/... ./train/corpus/... ./server/...
 # Model conformance tests: heavy float work, run without -race (the
 # concurrency tests among them also run under -race, below).
-PLAIN_PKGS = ./vocoder/... ./train/... ./cmd/...
+PLAIN_PKGS = ./vocoder/... ./train/... ./cmd/... ./weights/...
 
 .PHONY: test vet build bench fuzz
 
@@ -24,8 +24,20 @@ vet:
 build:
 	$(GO) build -o bin/ ./cmd/...
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/nn/ ./vocoder/
+# Speed: GEMM on the model's shapes against OpenBLAS (when libopenblas-dev
+# is installed; the yardstick needs cgo) and end-to-end synthesis of a 2 s
+# mel with the small and universal configurations (random weights), at
+# GOMAXPROCS 1 and 2.
+BENCHCOUNT ?= 5
+bench: build
+	@if [ -e /usr/include/x86_64-linux-gnu/cblas.h ] || [ -e /usr/include/cblas.h ]; then \
+	  $(GO) test -tags openblas -run '^$$' -bench Gemm -cpu 1,2 -count $(BENCHCOUNT) ./internal/nn/blasbench/; \
+	else \
+	  echo "(no OpenBLAS: apt-get install libopenblas-dev for the yardstick)" >&2; \
+	  $(GO) test -run '^$$' -bench 'Gemm$$' -cpu 1,2 -count $(BENCHCOUNT) ./internal/nn/; \
+	fi | awk -f scripts/gemmtable.awk
+	bin/vocode bench --config configs/small.json --threads 1,2 --count $(BENCHCOUNT)
+	bin/vocode bench --config configs/universal.json --threads 1,2 --count 1
 
 # Run every fuzz target for FUZZTIME (default 30s) each.
 FUZZTIME ?= 30s
