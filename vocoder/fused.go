@@ -115,14 +115,13 @@ func (m *Model) flowConditioning(w *workspace, k int, cond []float32, cols int) 
 	w.upScratch = grow(w.upScratch, T*R*S)
 	nn.Gemm(T, R*S, A*n, w.window, A*n, f.fusedW, R*S, w.upScratch, R*S, false)
 	w.condK = grow(w.condK, R*cols)
-	for r := 0; r < R; r++ {
-		dst := w.condK[r*cols : (r+1)*cols]
-		b := f.fusedB[r]
-		for t := 0; t < T; t++ {
-			src := w.upScratch[t*R*S+r*S : t*R*S+r*S+S]
-			seg := dst[t*S : min((t+1)*S, cols)]
-			for j := range seg {
-				seg[j] = src[j] + b
+	for t := 0; t < T; t++ { // read the GEMM output in order
+		n := min(S, cols-t*S)
+		src := w.upScratch[t*R*S : (t+1)*R*S]
+		for r, b := range f.fusedB {
+			seg := w.condK[r*cols+t*S : r*cols+t*S+n]
+			for j, v := range src[r*S : r*S+n] {
+				seg[j] = v + b
 			}
 		}
 	}
