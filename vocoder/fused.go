@@ -1,6 +1,11 @@
 package vocoder
 
-import "github.com/glowvoc/glowvoc/internal/nn"
+import (
+	"runtime"
+	"sync"
+
+	"github.com/glowvoc/glowvoc/internal/nn"
+)
 
 // maxFusedBytes bounds the memory the fused conditioning weights may take.
 const maxFusedBytes = 256 << 20
@@ -115,16 +120,32 @@ func (m *Model) flowConditioning(w *workspace, k int, cond []float32, cols int) 
 	w.upScratch = grow(w.upScratch, T*R*S)
 	nn.Gemm(T, R*S, A*n, w.window, A*n, f.fusedW, R*S, w.upScratch, R*S, false)
 	w.condK = grow(w.condK, R*cols)
-	for t := 0; t < T; t++ { // read the GEMM output in order
-		n := min(S, cols-t*S)
-		src := w.upScratch[t*R*S : (t+1)*R*S]
-		for r, b := range f.fusedB {
-			seg := w.condK[r*cols+t*S : r*cols+t*S+n]
-			for j, v := range src[r*S : r*S+n] {
-				seg[j] = v + b
+	// Scatter the GEMM output (read in order) into place, adding the bias;
+	// frames are split across two goroutines when there is enough work.
+	scatter := func(t0, t1 int) {
+		for t := t0; t < t1; t++ {
+			n := min(S, cols-t*S)
+			src := w.upScratch[t*R*S : (t+1)*R*S]
+			for r, b := range f.fusedB {
+				seg := w.condK[r*cols+t*S : r*cols+t*S+n]
+				for j, v := range src[r*S : r*S+n] {
+					seg[j] = v + b
+				}
 			}
 		}
 	}
+	if runtime.GOMAXPROCS(0) < 2 || T*R*S < 1<<20 {
+		scatter(0, T)
+		return w.condK
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		scatter(T/2, T)
+	}()
+	scatter(0, T/2)
+	wg.Wait()
 	return w.condK
 }
 
