@@ -1,154 +1,49 @@
 package melspec
 
 import (
-	"archive/zip"
-	"bytes"
-	"encoding/binary"
 	"encoding/json"
-	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/glowvoc/glowvoc/audio"
+	"github.com/glowvoc/glowvoc/internal/npy"
 )
 
 // refDir holds the reference fixtures (testdata/reference/README.md).
 const refDir = "../testdata/reference"
 
-// array is a float32 array read from a .npy file.
-type array struct {
-	shape []int
-	data  []float32
-}
-
-// parseNPY decodes a version 1.0, little-endian float32, C-order .npy file.
-func parseNPY(b []byte) (array, error) {
-	const magic = "\x93NUMPY\x01\x00"
-	if len(b) < len(magic)+2 || string(b[:len(magic)]) != magic {
-		return array{}, fmt.Errorf("not a version 1.0 .npy file")
-	}
-	hlen := int(binary.LittleEndian.Uint16(b[len(magic):]))
-	start := len(magic) + 2 + hlen
-	if len(b) < start {
-		return array{}, fmt.Errorf("truncated header")
-	}
-	header := string(b[len(magic)+2 : start])
-	if !strings.Contains(header, "'descr': '<f4'") || !strings.Contains(header, "'fortran_order': False") {
-		return array{}, fmt.Errorf("unsupported header %q", header)
-	}
-	i := strings.Index(header, "'shape': (")
-	if i < 0 {
-		return array{}, fmt.Errorf("no shape in header %q", header)
-	}
-	rest := header[i+len("'shape': ("):]
-	j := strings.IndexByte(rest, ')')
-	if j < 0 {
-		return array{}, fmt.Errorf("bad shape in header %q", header)
-	}
-	a := array{shape: []int{}}
-	n := 1
-	for _, f := range strings.Split(rest[:j], ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		d, err := strconv.Atoi(f)
-		if err != nil {
-			return array{}, fmt.Errorf("bad shape in header %q: %w", header, err)
-		}
-		a.shape = append(a.shape, d)
-		n *= d
-	}
-	if len(b)-start != 4*n {
-		return array{}, fmt.Errorf("%d data bytes for %d values", len(b)-start, n)
-	}
-	a.data = make([]float32, n)
-	if err := binary.Read(bytes.NewReader(b[start:]), binary.LittleEndian, a.data); err != nil {
-		return array{}, err
-	}
-	return a, nil
-}
-
 // readNPY reads a .npy file relative to refDir.
-func readNPY(t *testing.T, name string) array {
+func readNPY(t *testing.T, name string) npy.Array {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(refDir, name))
+	a, err := npy.ReadFile(filepath.Join(refDir, name))
 	if err != nil {
 		t.Fatal(err)
-	}
-	a, err := parseNPY(b)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
 	}
 	return a
 }
 
 // readNPZ reads every array of a .npz file relative to refDir.
-func readNPZ(t *testing.T, name string) map[string]array {
+func readNPZ(t *testing.T, name string) map[string]npy.Array {
 	t.Helper()
-	z, err := zip.OpenReader(filepath.Join(refDir, name))
+	m, err := npy.ReadNPZ(filepath.Join(refDir, name))
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer z.Close()
-	m := make(map[string]array)
-	for _, f := range z.File {
-		r, err := f.Open()
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		b, err := io.ReadAll(r)
-		r.Close()
-		if err != nil {
-			t.Fatalf("%s: %s: %v", name, f.Name, err)
-		}
-		a, err := parseNPY(b)
-		if err != nil {
-			t.Fatalf("%s: %s: %v", name, f.Name, err)
-		}
-		m[strings.TrimSuffix(f.Name, ".npy")] = a
 	}
 	return m
 }
 
-// readWAV reads a mono 16-bit PCM WAV file relative to refDir and returns its
-// rate and its samples as int16/32768.
+// readWAV reads a WAV file relative to refDir and returns its rate and its
+// samples (16-bit values as int16/32768, like the reference).
 func readWAV(t *testing.T, name string) (int, []float32) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(refDir, name))
+	c, err := audio.DecodeFile(filepath.Join(refDir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b) < 12 || string(b[:4]) != "RIFF" || string(b[8:12]) != "WAVE" {
-		t.Fatalf("%s: not a RIFF/WAVE file", name)
-	}
-	rate := 0
-	for p := 12; p+8 <= len(b); {
-		id, size := string(b[p:p+4]), int(binary.LittleEndian.Uint32(b[p+4:]))
-		body := b[p+8 : min(len(b), p+8+size)]
-		switch id {
-		case "fmt ":
-			if len(body) < 16 || binary.LittleEndian.Uint16(body) != 1 ||
-				binary.LittleEndian.Uint16(body[2:]) != 1 || binary.LittleEndian.Uint16(body[14:]) != 16 {
-				t.Fatalf("%s: not mono 16-bit PCM", name)
-			}
-			rate = int(binary.LittleEndian.Uint32(body[4:]))
-		case "data":
-			if rate == 0 {
-				t.Fatalf("%s: data before fmt chunk", name)
-			}
-			x := make([]float32, len(body)/2)
-			for i := range x {
-				x[i] = float32(int16(binary.LittleEndian.Uint16(body[2*i:]))) / 32768
-			}
-			return rate, x
-		}
-		p += 8 + size + size%2
-	}
-	t.Fatalf("%s: no data chunk", name)
-	return 0, nil
+	return c.SampleRate, c.Samples
 }
 
 // melCase is one entry of mel/cases.json.

@@ -24,30 +24,30 @@ func TestReferenceWindowAndFilterbank(t *testing.T) {
 			}
 			wantWin := readNPY(t, path.Join("mel", c.window()))
 			gotWin := a.Window()
-			if len(gotWin) != len(wantWin.data) {
-				t.Fatalf("window has %d values, want %d", len(gotWin), len(wantWin.data))
+			if len(gotWin) != len(wantWin.Data) {
+				t.Fatalf("window has %d values, want %d", len(gotWin), len(wantWin.Data))
 			}
-			for i, w := range wantWin.data {
+			for i, w := range wantWin.Data {
 				if gotWin[i] != w {
 					t.Errorf("window[%d] = %v, want %v", i, gotWin[i], w)
 				}
 			}
 			wantFB := readNPY(t, path.Join("mel", c.Filterbank))
 			gotFB := a.Filterbank()
-			if want := []int{c.Params.NMelChannels, c.Params.FilterLength/2 + 1}; fmt.Sprint(wantFB.shape) != fmt.Sprint(want) {
-				t.Fatalf("fixture shape %v, want %v", wantFB.shape, want)
+			if want := []int{c.Params.NMelChannels, c.Params.FilterLength/2 + 1}; fmt.Sprint(wantFB.Shape) != fmt.Sprint(want) {
+				t.Fatalf("fixture shape %v, want %v", wantFB.Shape, want)
 			}
-			if len(gotFB) != len(wantFB.data) {
-				t.Fatalf("filterbank has %d values, want %d", len(gotFB), len(wantFB.data))
+			if len(gotFB) != len(wantFB.Data) {
+				t.Fatalf("filterbank has %d values, want %d", len(gotFB), len(wantFB.Data))
 			}
-			d, at := maxAbsDiff(gotFB, wantFB.data, nil)
+			d, at := maxAbsDiff(gotFB, wantFB.Data, nil)
 			differ := 0
 			for i := range gotFB {
-				if gotFB[i] != wantFB.data[i] {
+				if gotFB[i] != wantFB.Data[i] {
 					differ++
 				}
 			}
-			t.Logf("filterbank: max abs error %.3g at (%d, %d), %d differing entries", d, at/wantFB.shape[1], at%wantFB.shape[1], differ)
+			t.Logf("filterbank: max abs error %.3g at (%d, %d), %d differing entries", d, at/wantFB.Shape[1], at%wantFB.Shape[1], differ)
 			if d > 1e-9 {
 				t.Errorf("filterbank max abs error %.3g > 1e-9", d)
 			}
@@ -81,34 +81,34 @@ func TestReferenceMel(t *testing.T) {
 			}
 			ref := readNPZ(t, path.Join("mel", c.NPZ))
 			wantMel, wantMag := ref["mel"], ref["magnitude"]
-			if fmt.Sprint(wantMel.shape) != fmt.Sprint([]int{mel.NMels, mel.Frames}) || mel.Frames != c.Frames {
-				t.Fatalf("mel shape [%d %d], want %v (%d frames)", mel.NMels, mel.Frames, wantMel.shape, c.Frames)
+			if fmt.Sprint(wantMel.Shape) != fmt.Sprint([]int{mel.NMels, mel.Frames}) || mel.Frames != c.Frames {
+				t.Fatalf("mel shape [%d %d], want %v (%d frames)", mel.NMels, mel.Frames, wantMel.Shape, c.Frames)
 			}
-			if fmt.Sprint(wantMag.shape) != fmt.Sprint([]int{spec.Bins, spec.Frames}) {
-				t.Fatalf("magnitude shape [%d %d], want %v", spec.Bins, spec.Frames, wantMag.shape)
+			if fmt.Sprint(wantMag.Shape) != fmt.Sprint([]int{spec.Bins, spec.Frames}) {
+				t.Fatalf("magnitude shape [%d %d], want %v", spec.Bins, spec.Frames, wantMag.Shape)
 			}
 			if err := mel.Validate(); err != nil {
 				t.Fatal(err)
 			}
 
-			magErr, _ := maxAbsDiff(spec.Magnitude, wantMag.data, nil)
-			magTol := 1e-5 * maxAbs(wantMag.data)
+			magErr, _ := maxAbsDiff(spec.Magnitude, wantMag.Data, nil)
+			magTol := 1e-5 * maxAbs(wantMag.Data)
 
 			floor := float32(math.Log(1e-3))
-			logErr, at := maxAbsDiff(mel.Data, wantMel.data, func(i int) bool { return wantMel.data[i] > floor })
+			logErr, at := maxAbsDiff(mel.Data, wantMel.Data, func(i int) bool { return wantMel.Data[i] > floor })
 
 			expGot := make([]float32, len(mel.Data))
 			expWant := make([]float32, len(mel.Data))
 			for i := range mel.Data {
 				expGot[i] = float32(math.Exp(float64(mel.Data[i])))
-				expWant[i] = float32(math.Exp(float64(wantMel.data[i])))
+				expWant[i] = float32(math.Exp(float64(wantMel.Data[i])))
 			}
 			expErr, _ := maxAbsDiff(expGot, expWant, nil)
 			expTol := 1e-5 * maxAbs(expWant)
-			allErr, _ := maxAbsDiff(mel.Data, wantMel.data, nil)
+			allErr, _ := maxAbsDiff(mel.Data, wantMel.Data, nil)
 
 			t.Logf("magnitude abs %.3g (%.3g of max); log-mel abs %.3g (where ref > ln 1e-3), %.3g (all); exp(mel) abs %.3g (%.3g of max)",
-				magErr, relTo(magErr, wantMag.data), logErr, allErr, expErr, relTo(expErr, expWant))
+				magErr, relTo(magErr, wantMag.Data), logErr, allErr, expErr, relTo(expErr, expWant))
 			if magErr > magTol {
 				t.Errorf("magnitude max abs error %.3g > %.3g", magErr, magTol)
 			}
@@ -131,7 +131,7 @@ func TestReferenceDenoise(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	biasAudio, biasSpec := ref["bias_audio"].data, ref["bias_spec"].data
+	biasAudio, biasSpec := ref["bias_audio"].Data, ref["bias_spec"].Data
 	spec, err := a.STFT(biasAudio)
 	if err != nil {
 		t.Fatal(err)
@@ -149,8 +149,8 @@ func TestReferenceDenoise(t *testing.T) {
 		t.Errorf("bias spectrum max abs error %.3g > %.3g", d, tol)
 	}
 
-	audio, want := ref["audio"].data, ref["denoised"].data
-	strength := ref["strength"].data[0]
+	audio, want := ref["audio"].Data, ref["denoised"].Data
+	strength := ref["strength"].Data[0]
 	if strength != 0.1 {
 		t.Fatalf("strength %v, want 0.1", strength)
 	}

@@ -2,14 +2,14 @@ package torchfile
 
 import (
 	"archive/zip"
-	"encoding/binary"
+	"bytes"
 	"fmt"
 	"io"
 	"math"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/glowvoc/glowvoc/internal/npy"
 )
 
 // npyArray is one float32 array of an .npz archive.
@@ -19,9 +19,9 @@ type npyArray struct {
 	data  []float32
 }
 
-// readNPZ reads the float32 arrays of an .npz archive (numpy.savez), in
-// member order. It is a minimal npy parser for the fixtures: version 1-3
-// headers, little-endian float32, C order.
+// readNPZ reads the arrays of an .npz archive (numpy.savez) in member
+// order, which the tests compare with the checkpoints' parameter order
+// (npy.ReadNPZ returns a map).
 func readNPZ(t testing.TB, path string) []npyArray {
 	t.Helper()
 	zr, err := zip.OpenReader(path)
@@ -40,65 +40,13 @@ func readNPZ(t testing.TB, path string) []npyArray {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := parseNPY(b)
+		a, err := npy.Read(bytes.NewReader(b), 0)
 		if err != nil {
 			t.Fatalf("%s: %s: %v", path, f.Name, err)
 		}
-		a.name = strings.TrimSuffix(f.Name, ".npy")
-		out = append(out, a)
+		out = append(out, npyArray{name: strings.TrimSuffix(f.Name, ".npy"), shape: a.Shape, data: a.Data})
 	}
 	return out
-}
-
-var (
-	npyDescr   = regexp.MustCompile(`'descr':\s*'([^']*)'`)
-	npyFortran = regexp.MustCompile(`'fortran_order':\s*(True|False)`)
-	npyShape   = regexp.MustCompile(`'shape':\s*\(([^)]*)\)`)
-)
-
-func parseNPY(b []byte) (npyArray, error) {
-	if len(b) < 10 || string(b[:6]) != "\x93NUMPY" {
-		return npyArray{}, fmt.Errorf("not an npy file")
-	}
-	var hlen, start int
-	switch b[6] {
-	case 1:
-		hlen, start = int(binary.LittleEndian.Uint16(b[8:])), 10
-	case 2, 3:
-		hlen, start = int(binary.LittleEndian.Uint32(b[8:])), 12
-	default:
-		return npyArray{}, fmt.Errorf("npy version %d", b[6])
-	}
-	header := string(b[start : start+hlen])
-	d, f, s := npyDescr.FindStringSubmatch(header), npyFortran.FindStringSubmatch(header), npyShape.FindStringSubmatch(header)
-	if d == nil || f == nil || s == nil {
-		return npyArray{}, fmt.Errorf("bad header %q", header)
-	}
-	if d[1] != "<f4" || f[1] != "False" {
-		return npyArray{}, fmt.Errorf("unsupported array %q", header)
-	}
-	a := npyArray{shape: []int{}}
-	n := 1
-	for _, dim := range strings.Split(s[1], ",") {
-		if dim = strings.TrimSpace(dim); dim == "" {
-			continue
-		}
-		v, err := strconv.Atoi(dim)
-		if err != nil {
-			return npyArray{}, err
-		}
-		a.shape = append(a.shape, v)
-		n *= v
-	}
-	raw := b[start+hlen:]
-	if len(raw) != 4*n {
-		return npyArray{}, fmt.Errorf("%d data bytes for %d elements", len(raw), n)
-	}
-	a.data = make([]float32, n)
-	for i := range a.data {
-		a.data[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-	}
-	return a, nil
 }
 
 // equalTensor reports whether a tensor equals an expected array bit for bit.
