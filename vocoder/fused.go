@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/glowvoc/glowvoc/internal/nn"
+	"github.com/glowvoc/glowvoc/melspec"
 )
 
 // maxFusedBytes bounds the memory the fused conditioning weights may take.
@@ -82,15 +83,39 @@ func fuseConditioning(cfg Config, condW, condB, upW, upB []float32) ([]float32, 
 	return fw, fb
 }
 
-// flowConditioning returns what flow k's WN conditions on: with fused
-// weights, this flow's conditioning [2·C·L × cols] computed from the mel
-// into w.condK; otherwise the shared grouped upsampled mel cond.
+// melWindows returns the window matrix the fused conditioning multiplies:
+// [T × A·NMels] for the T = ⌈cols/S⌉ frame positions, row t holding
+// mel[:, t−a] for the A = UpsampleKernel/Hop taps a (zeros outside the mel).
+func (m *Model) melWindows(w *workspace, mel melspec.Spectrogram, cols int) []float32 {
+	c := m.cfg
+	n, S, A := c.NMels, c.Mel.Hop/c.Group, c.UpsampleKernel/c.Mel.Hop
+	T := (cols + S - 1) / S
+	w.window = grow(w.window, T*A*n)
+	for t := 0; t < T; t++ {
+		row := w.window[t*A*n : (t+1)*A*n]
+		for a := 0; a < A; a++ {
+			for i := 0; i < n; i++ {
+				v := float32(0)
+				if ft := t - a; ft >= 0 && ft < mel.Frames {
+					v = mel.Data[i*mel.Frames+ft]
+				}
+				row[a*n+i] = v
+			}
+		}
+	}
+	return w.window
+}
+
+// flowConditioning returns what flow k's WN conditions on, given the
+// call's shared conditioning input cond: with fused weights, this flow's
+// conditioning [2·C·L × cols], computed into w.condK from cond, the mel's
+// tap windows; otherwise cond itself, the grouped upsampled mel.
 //
 // The fused transposed convolution has stride S = Hop/Group and kernel
 // A·S. Column c = S·t + s of the output is Σ_a Σ_i F[(a, i), (r, s)] ·
-// mel[i, t − a]: one GEMM of the frames' A-tap window matrix
-// [frames × A·NMels] with F, whose rows (t) hold S consecutive columns of
-// every output channel; a block transpose puts them in place.
+// mel[i, t − a]: one GEMM of the window matrix [T × A·NMels] with F, whose
+// rows (t) hold S consecutive columns of every output channel; a block
+// transpose puts them in place.
 func (m *Model) flowConditioning(w *workspace, k int, cond []float32, cols int) []float32 {
 	f := &m.flows[k]
 	if f.fusedW == nil {
@@ -101,24 +126,8 @@ func (m *Model) flowConditioning(w *workspace, k int, cond []float32, cols int) 
 	S := c.Mel.Hop / c.Group
 	A := c.UpsampleKernel / c.Mel.Hop
 	T := (cols + S - 1) / S
-	if len(w.window) != T*A*n { // the same for every flow of a call
-		w.window = grow(w.window, T*A*n)
-		mel := w.mel
-		for t := 0; t < T; t++ {
-			row := w.window[t*A*n : (t+1)*A*n]
-			for a := 0; a < A; a++ {
-				for i := 0; i < n; i++ {
-					v := float32(0)
-					if ft := t - a; ft >= 0 && ft < mel.Frames {
-						v = mel.Data[i*mel.Frames+ft]
-					}
-					row[a*n+i] = v
-				}
-			}
-		}
-	}
 	w.upScratch = grow(w.upScratch, T*R*S)
-	nn.Gemm(T, R*S, A*n, w.window, A*n, f.fusedW, R*S, w.upScratch, R*S, false)
+	nn.Gemm(T, R*S, A*n, cond, A*n, f.fusedW, R*S, w.upScratch, R*S, false)
 	w.condK = grow(w.condK, R*cols)
 	// Scatter the GEMM output (read in order) into place, adding the bias;
 	// frames are split across two goroutines when there is enough work.

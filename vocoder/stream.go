@@ -107,6 +107,7 @@ func (m *Model) SynthesizeStream(ctx context.Context, mel melspec.Spectrogram, o
 	}
 	var tail []float32 // the previous chunk's audio over the current join
 	subZ := make([]float32, G*maxChunk*hop/G)
+	subData := make([]float32, mel.NMels*maxChunk)
 	for start := 0; start < F; {
 		end := min(F, start+opts.ChunkFrames)
 		if start == 0 {
@@ -116,7 +117,7 @@ func (m *Model) SynthesizeStream(ctx context.Context, mel melspec.Spectrogram, o
 			end = F // no join closer to the end than a cross-fade
 		}
 		lo, hi := max(0, start-opts.ContextFrames), min(F, end+opts.ContextFrames)
-		sub := subMel(mel, lo, hi)
+		sub := subMel(subData, mel, lo, hi)
 		subCols := (hi - lo) * hop / G
 		for j := 0; j < G; j++ {
 			copy(subZ[j*subCols:(j+1)*subCols], z[j*cols+lo*hop/G:])
@@ -148,10 +149,10 @@ func (m *Model) SynthesizeStream(ctx context.Context, mel melspec.Spectrogram, o
 	return nil
 }
 
-// subMel returns frames [lo, hi) of mel.
-func subMel(mel melspec.Spectrogram, lo, hi int) melspec.Spectrogram {
+// subMel returns frames [lo, hi) of mel, stored in buf.
+func subMel(buf []float32, mel melspec.Spectrogram, lo, hi int) melspec.Spectrogram {
 	n := hi - lo
-	out := melspec.Spectrogram{NMels: mel.NMels, Frames: n, Data: make([]float32, mel.NMels*n)}
+	out := melspec.Spectrogram{NMels: mel.NMels, Frames: n, Data: buf[:mel.NMels*n]}
 	for c := 0; c < mel.NMels; c++ {
 		copy(out.Data[c*n:(c+1)*n], mel.Data[c*mel.Frames+lo:])
 	}

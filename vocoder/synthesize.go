@@ -122,12 +122,12 @@ func FillNoise(z []float32, seed uint64, sigma float64) {
 // [NMels·Group × samples/Group]: row m·Group + j, column t holds
 // upsampled[m, t·Group + j].
 //
-// With fused conditioning weights there is nothing to upsample: it keeps
-// mel in w for flowConditioning and returns nil.
+// With fused conditioning weights there is nothing to upsample: it returns
+// the mel's tap windows instead (see melWindows), which every flow's
+// conditioning is computed from.
 func (m *Model) conditioning(ctx context.Context, w *workspace, mel melspec.Spectrogram, samples int) ([]float32, error) {
 	if m.flows[0].fusedW != nil {
-		w.mel, w.window = mel, w.window[:0]
-		return nil, nil
+		return m.melWindows(w, mel, samples/m.cfg.Group), nil
 	}
 	return m.upsample(ctx, w, mel, samples)
 }

@@ -1,16 +1,13 @@
 package vocoder
 
-import "github.com/glowvoc/glowvoc/melspec"
-
 // workspace is the working memory of one synthesis or forward pass. Each
 // model pools its workspaces, so steady-state calls reuse buffers instead
 // of allocating; a workspace grows to the longest call it has served.
 type workspace struct {
 	wn                  wnScratch
-	up, upScratch, cond []float32           // upsampled mel, its GEMM scratch, grouped conditioning
-	z, out, tmp         []float32           // latent, WN output, 1x1-conv output
-	condK, window       []float32           // with fused weights: one flow's conditioning, the mel's tap windows
-	mel                 melspec.Spectrogram // the call's mel, with fused weights
+	up, upScratch, cond []float32 // upsampled mel, its GEMM scratch, grouped conditioning
+	z, out, tmp         []float32 // latent, WN output, 1x1-conv output
+	condK, window       []float32 // with fused weights: one flow's conditioning, the mel's tap windows
 }
 
 // grow returns buf resliced to n values, reallocating only when too small.
