@@ -11,6 +11,7 @@ package weights
 import (
 	"bytes"
 	_ "embed"
+	"fmt"
 
 	"github.com/glowvoc/glowvoc/vocoder"
 )
@@ -24,4 +25,27 @@ const Name = "glowvoc-small-espeak"
 // Default decodes the bundled model. Each call returns a new Model.
 func Default() (*vocoder.Model, error) {
 	return vocoder.Read(bytes.NewReader(defaultModel), int64(len(defaultModel)))
+}
+
+// Load returns the model at path, or the bundled model when path is
+// empty. configPath, if not empty, is an NVIDIA config.json for a file
+// that records no configuration (.pt, .npz); the tensors are checked
+// against it.
+func Load(path, configPath string) (*vocoder.Model, error) {
+	if path == "" {
+		m, err := Default()
+		if err != nil {
+			return nil, fmt.Errorf("bundled model: %w", err)
+		}
+		return m, nil
+	}
+	var opts vocoder.LoadOptions
+	if configPath != "" {
+		cfg, err := vocoder.ReadConfigFile(configPath)
+		if err != nil {
+			return nil, fmt.Errorf("model config: %w", err)
+		}
+		opts.Config = &cfg
+	}
+	return vocoder.Load(path, opts)
 }

@@ -78,26 +78,15 @@ func serve(ctx context.Context, c *config, log *slog.Logger) error {
 	return err
 }
 
-// loadModel loads the model file at path, with the NVIDIA config.json at
-// configPath (if not "") for files that record no configuration.
-func loadModel(path, configPath string) (m *vocoder.Model, name string, err error) {
-	if path == "" {
-		m, err := weights.Default()
-		if err != nil {
-			return nil, "", fmt.Errorf("bundled model: %w", err)
-		}
-		return m, weights.Name, nil
-	}
-	var opts vocoder.LoadOptions
-	if configPath != "" {
-		cfg, err := vocoder.ReadConfigFile(configPath)
-		if err != nil {
-			return nil, "", fmt.Errorf("model config: %w", err)
-		}
-		opts.Config = &cfg
-	}
-	if m, err = vocoder.Load(path, opts); err != nil {
+// loadModel loads the model file at path (the bundled model when path is
+// empty; see weights.Load) and returns it with the name /v1/models reports.
+func loadModel(path, configPath string) (*vocoder.Model, string, error) {
+	m, err := weights.Load(path, configPath)
+	if err != nil {
 		return nil, "", fmt.Errorf("load model: %w", err)
+	}
+	if path == "" {
+		return m, weights.Name, nil
 	}
 	return m, strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)), nil
 }

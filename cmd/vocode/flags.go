@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"math"
@@ -35,25 +36,12 @@ func loadModel(path string, f *modelFlags) (*vocoder.Model, error) {
 		if f.config != "" {
 			return nil, usagef("--config needs --model (the bundled model records its configuration)")
 		}
-		m, err := weights.Default()
-		if err != nil {
-			return nil, fmt.Errorf("bundled model: %w", err)
-		}
-		return withMel(m, "the bundled model", f)
 	}
-	var opts vocoder.LoadOptions
-	if f.config != "" {
-		cfg, err := vocoder.ReadConfigFile(f.config)
-		if err != nil {
-			return nil, fmt.Errorf("read config: %w", err)
-		}
-		opts.Config = &cfg
-	}
-	m, err := vocoder.Load(path, opts)
+	m, err := weights.Load(path, f.config)
 	if err != nil {
 		return nil, err
 	}
-	return withMel(m, path, f)
+	return withMel(m, cmp.Or(path, "the bundled model"), f)
 }
 
 // withMel applies the mel front-end flags given on the command line to m.
