@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,7 +21,7 @@ import (
 
 var benchCommand = &command{
 	name:    "bench",
-	args:    "(--model M | --config C.json) [--frames 172] [--threads 1,2] [--count 3]",
+	args:    "(--model M | --config C.json) [--frames 172] [--threads 1,2] [--count 3] [--cpuprofile FILE]",
 	summary: "measure synthesis speed on this machine",
 	details: `
 Bench times the synthesis of a --frames mel (172 frames = 2 s at 22.05 kHz)
@@ -40,6 +42,7 @@ func setupBench(fs *flag.FlagSet) runFunc {
 	threads := fs.String("threads", "1,2", "comma-separated thread counts (GOMAXPROCS) to measure")
 	count := fs.Int("count", 3, "timed runs per thread count (the median is printed)")
 	seed := fs.Uint64("seed", 1, "seed of the random weights and the noise")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the timed runs to `file` (read it with go tool pprof)")
 	return func(ctx context.Context, e *env, args []string) error {
 		if len(args) != 0 {
 			return usagef("bench takes no arguments")
@@ -73,6 +76,17 @@ func setupBench(fs *flag.FlagSet) runFunc {
 			fmt.Fprintf(e.stdout, " (%.1f as NVIDIA's code computes it; fused conditioning)", nominal/1e9)
 		}
 		fmt.Fprintln(e.stdout)
+		if *cpuprofile != "" {
+			f, err := os.Create(*cpuprofile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return fmt.Errorf("cpu profile: %w", err)
+			}
+			defer pprof.StopCPUProfile()
+		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "threads\tseconds\tGFLOP/s\ts per audio-s\t× real time\t")
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))

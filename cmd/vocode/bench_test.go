@@ -17,6 +17,7 @@ func TestBench(t *testing.T) {
 	}{
 		{"random weights", []string{"bench", "--config", cfg, "--frames", "8", "--count", "1", "--threads", "1,2"}, exitOK, "GFLOP/s"},
 		{"model file", []string{"bench", "--model", filepath.Join(tinyDir, "weights.npz"), "--config", cfg, "--frames", "8", "--count", "1", "--threads", "1"}, exitOK, "× real time"},
+		{"profile", []string{"bench", "--config", cfg, "--frames", "8", "--count", "1", "--threads", "1", "--cpuprofile", filepath.Join(t.TempDir(), "cpu.prof")}, exitOK, "GFLOP/s"},
 		{"no model", []string{"bench"}, exitUsage, "--model or --config"},
 		{"bad threads", []string{"bench", "--config", cfg, "--threads", "0"}, exitUsage, "--threads"},
 	}
