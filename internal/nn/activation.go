@@ -111,6 +111,30 @@ func gatedGo(dst, filter, gate []float32, fb, gb float32) {
 	}
 }
 
+// TanhSigmoid evaluates the two halves of the gated activation separately,
+// as its gradient needs them:
+//
+//	t[i] = tanh(filter[i]),  s[i] = σ(gate[i]),  a[i] = t[i]·s[i],
+//
+// for i < len(filter). tanh and σ are evaluated in float64 and rounded
+// once; a is the float32 product of the rounded values. t, s, a and gate
+// must be at least as long as filter; the outputs must not overlap the
+// inputs or each other.
+func TanhSigmoid(t, s, a, filter, gate []float32) {
+	tanhSigmoid(t, s, a, filter, gate)
+}
+
+// tanhSigmoidGo is the portable TanhSigmoid.
+func tanhSigmoidGo(t, s, a, filter, gate []float32) {
+	n := len(filter)
+	t, s, a, gate = t[:n], s[:n], a[:n], gate[:n]
+	for i, f := range filter {
+		tv := float32(math.Tanh(float64(f)))
+		sv := float32(1 / (1 + math.Exp(-float64(gate[i]))))
+		t[i], s[i], a[i] = tv, sv, tv*sv
+	}
+}
+
 // Exp sets dst[i] = e^src[i] for i < len(src), evaluated in float64 and
 // rounded once (within one ulp; +Inf above about 88.72, 0 below about
 // −103.97). dst must be at least as long as src; it may be src itself but

@@ -61,3 +61,34 @@ func gatedAVX2(dst, filter, gate *float32, n int, fb, gb float32)
 //
 //go:noescape
 func expAVX2(dst, src *float32, n int)
+
+// tanhSigmoid sets t[i] = tanh(filter[i]), s[i] = σ(gate[i]) and a[i] =
+// t[i]·s[i] with the AVX2 kernel when the CPU has it; see tanhSigmoidGo.
+func tanhSigmoid(t, s, a, filter, gate []float32) {
+	if !hasAVX2FMA {
+		tanhSigmoidGo(t, s, a, filter, gate)
+		return
+	}
+	n := len(filter)
+	t, s, a, gate = t[:n], s[:n], a[:n], gate[:n]
+	body := n &^ 7
+	if body > 0 {
+		tanhSigmoidAVX2(&t[0], &s[0], &a[0], &filter[0], &gate[0], body)
+	}
+	if body == n {
+		return
+	}
+	var f, g, tt, ss, aa [8]float32
+	copy(f[:], filter[body:])
+	copy(g[:], gate[body:])
+	tanhSigmoidAVX2(&tt[0], &ss[0], &aa[0], &f[0], &g[0], 8)
+	copy(t[body:], tt[:])
+	copy(s[body:], ss[:])
+	copy(a[body:], aa[:])
+}
+
+// tanhSigmoidAVX2 is tanhSigmoid for n a positive multiple of 8. It needs
+// AVX2 and FMA.
+//
+//go:noescape
+func tanhSigmoidAVX2(t, s, a, filter, gate *float32, n int)

@@ -29,6 +29,9 @@ DATA expHi<>+16(SB)/8, $100.0
 DATA expHi<>+24(SB)/8, $100.0
 GLOBL expHi<>(SB), RODATA|NOPTR, $32
 
+DATA negzero<>+0(SB)/4, $0x80000000
+GLOBL negzero<>(SB), RODATA|NOPTR, $4
+
 DATA one<>+0(SB)/8, $1.0
 DATA one<>+8(SB)/8, $1.0
 DATA one<>+16(SB)/8, $1.0
@@ -181,6 +184,37 @@ GLOBL c10<>(SB), RODATA|NOPTR, $32
 	EXPM1R(v, p, r2, u, w);   \
 	VFMADD213PD s, s, p
 
+// GATEEXPS computes the exponentials of eight gated activations, x =
+// (SI) + X14 and y = (DI) + X15 in two groups of four: m = e^(−2|x|) − 1
+// into Y12 and Y13, e = e^(−|y|) into Y10 and Y11. Y0–Y9 are clobbered.
+#define GATEEXPS \
+	LOAD4((SI), X14, Y0);              \
+	LOAD4(16(SI), X14, Y1);            \
+	VORPD  signbit<>(SB), Y0, Y0;      \
+	VADDPD Y0, Y0, Y0;                 \
+	VORPD  signbit<>(SB), Y1, Y1;      \
+	VADDPD Y1, Y1, Y1;                 \
+	EXPM1NEG(Y0, Y2, Y4, Y12, Y8, Y10); \
+	EXPM1NEG(Y1, Y3, Y5, Y13, Y9, Y11); \
+	LOAD4((DI), X15, Y0);              \
+	LOAD4(16(DI), X15, Y1);            \
+	VORPD  signbit<>(SB), Y0, Y0;      \
+	VORPD  signbit<>(SB), Y1, Y1;      \
+	EXPNEG(Y0, Y2, Y4, Y10, Y8, Y6);   \
+	EXPNEG(Y1, Y3, Y5, Y11, Y9, Y7)
+
+// SIGNOF gives Y12 and Y13 the signs of the eight values x = (SI) + X14,
+// keeping their magnitudes; Y4 and Y5 are clobbered.
+#define SIGNOF \
+	LOAD4((SI), X14, Y4);          \
+	LOAD4(16(SI), X14, Y5);        \
+	VANDPD signbit<>(SB), Y4, Y4;  \
+	VANDPD signbit<>(SB), Y5, Y5;  \
+	VANDPD absmask<>(SB), Y12, Y12; \
+	VANDPD absmask<>(SB), Y13, Y13; \
+	VORPD  Y4, Y12, Y12;           \
+	VORPD  Y5, Y13, Y13
+
 // func gatedAVX2(dst, filter, gate *float32, n int, fb, gb float32)
 //
 // For n a positive multiple of 8 it sets, in float64 rounded once,
@@ -202,23 +236,7 @@ TEXT ·gatedAVX2(SB), NOSPLIT, $0-40
 	VBROADCASTSS gb+36(FP), X15
 
 gatedLoop:
-	// m = e^(−2|x|) − 1 for both groups, into Y12 and Y13.
-	LOAD4((SI), X14, Y0)
-	LOAD4(16(SI), X14, Y1)
-	VORPD     signbit<>(SB), Y0, Y0
-	VADDPD    Y0, Y0, Y0
-	VORPD     signbit<>(SB), Y1, Y1
-	VADDPD    Y1, Y1, Y1
-	EXPM1NEG(Y0, Y2, Y4, Y12, Y8, Y10)
-	EXPM1NEG(Y1, Y3, Y5, Y13, Y9, Y11)
-
-	// e = e^(−|y|) for both groups, into Y10 and Y11.
-	LOAD4((DI), X15, Y0)
-	LOAD4(16(DI), X15, Y1)
-	VORPD     signbit<>(SB), Y0, Y0
-	VORPD     signbit<>(SB), Y1, Y1
-	EXPNEG(Y0, Y2, Y4, Y10, Y8, Y6)
-	EXPNEG(Y1, Y3, Y5, Y11, Y9, Y7)
+	GATEEXPS
 
 	// dst = sign(x)·|m·u / ((2 + m)·(1 + e))|.
 	VADDPD      two<>(SB), Y12, Y0
@@ -237,14 +255,7 @@ gatedLoop:
 	VMULPD      Y3, Y13, Y13
 	VDIVPD      Y0, Y12, Y12
 	VDIVPD      Y1, Y13, Y13
-	LOAD4((SI), X14, Y4)
-	LOAD4(16(SI), X14, Y5)
-	VANDPD      signbit<>(SB), Y4, Y4
-	VANDPD      signbit<>(SB), Y5, Y5
-	VANDPD      absmask<>(SB), Y12, Y12
-	VANDPD      absmask<>(SB), Y13, Y13
-	VORPD       Y4, Y12, Y12
-	VORPD       Y5, Y13, Y13
+	SIGNOF
 	VCVTPD2PSY  Y12, X12
 	VCVTPD2PSY  Y13, X13
 	VMOVUPS     X12, (DX)
@@ -292,5 +303,68 @@ expLoop:
 	ADDQ       $32, DX
 	DECQ       CX
 	JNZ        expLoop
+	VZEROUPPER
+	RET
+
+// func tanhSigmoidAVX2(t, s, a, filter, gate *float32, n int)
+//
+// For n a positive multiple of 8 it sets, each in float64 rounded once,
+// t[i] = tanh(x) = sign(x)·|m/(2 + m)| with m = e^(−2|x|) − 1, and
+// s[i] = σ(y) = u/(1 + e) with e = e^(−|y|), u = 1 for y ≥ 0 or e for
+// y < 0, x = filter[i], y = gate[i]; then a[i] = t[i]·s[i] in float32.
+// Two groups of four are interleaved, as in gatedAVX2.
+TEXT ·tanhSigmoidAVX2(SB), NOSPLIT, $0-48
+	MOVQ t+0(FP), DX
+	MOVQ s+8(FP), R8
+	MOVQ a+16(FP), R9
+	MOVQ filter+24(FP), SI
+	MOVQ gate+32(FP), DI
+	MOVQ n+40(FP), CX
+	SHRQ $3, CX
+	// Biases of −0, which leave every value as it is (−0 + −0 = −0).
+	VBROADCASTSS negzero<>(SB), X14
+	VMOVAPS      X14, X15
+
+tanhSigmoidLoop:
+	GATEEXPS
+
+	// t = sign(x)·|m/(2 + m)|, into X12 and X13.
+	VADDPD     two<>(SB), Y12, Y0
+	VADDPD     two<>(SB), Y13, Y1
+	VDIVPD     Y0, Y12, Y12
+	VDIVPD     Y1, Y13, Y13
+	SIGNOF
+	VCVTPD2PSY Y12, X12
+	VCVTPD2PSY Y13, X13
+
+	// s = u/(1 + e), into X0 and X1.
+	VADDPD     one<>(SB), Y10, Y2
+	VADDPD     one<>(SB), Y11, Y3
+	LOAD4((DI), X15, Y4)
+	LOAD4(16(DI), X15, Y5)
+	VMOVUPD    one<>(SB), Y0
+	VMOVUPD    one<>(SB), Y1
+	VBLENDVPD  Y4, Y10, Y0, Y0
+	VBLENDVPD  Y5, Y11, Y1, Y1
+	VDIVPD     Y2, Y0, Y0
+	VDIVPD     Y3, Y1, Y1
+	VCVTPD2PSY Y0, X0
+	VCVTPD2PSY Y1, X1
+
+	VMOVUPS X12, (DX)
+	VMOVUPS X13, 16(DX)
+	VMOVUPS X0, (R8)
+	VMOVUPS X1, 16(R8)
+	VMULPS  X0, X12, X0
+	VMULPS  X1, X13, X1
+	VMOVUPS X0, (R9)
+	VMOVUPS X1, 16(R9)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	ADDQ    $32, DX
+	ADDQ    $32, R8
+	ADDQ    $32, R9
+	DECQ    CX
+	JNZ     tanhSigmoidLoop
 	VZEROUPPER
 	RET

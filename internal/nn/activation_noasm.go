@@ -7,3 +7,6 @@ func gated(dst, filter, gate []float32, fb, gb float32) { gatedGo(dst, filter, g
 
 // exp sets dst[i] = e^src[i]; see expGo.
 func exp(dst, src []float32) { expGo(dst, src) }
+
+// tanhSigmoid sets t, s and a as TanhSigmoid does; see tanhSigmoidGo.
+func tanhSigmoid(t, s, a, filter, gate []float32) { tanhSigmoidGo(t, s, a, filter, gate) }

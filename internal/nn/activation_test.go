@@ -44,6 +44,44 @@ func TestGatedActivation(t *testing.T) {
 	}
 }
 
+func TestTanhSigmoid(t *testing.T) {
+	impls := []struct {
+		name string
+		f    func(t, s, a, filter, gate []float32)
+	}{{"dispatched", TanhSigmoid}, {"portable", tanhSigmoidGo}}
+	for _, impl := range impls {
+		for _, n := range []int{0, 1, 7, 8, 9, 100, 1029} {
+			t.Run(fmt.Sprintf("%s/n%d", impl.name, n), func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(uint64(n), 7))
+				filter, gate := randSlice(rng, n), randSlice(rng, n)
+				for i := range filter {
+					filter[i] *= 30 // reach the saturated ends
+					gate[i] *= 30
+				}
+				special := []float32{0, float32(math.Copysign(0, -1)), 1e-30, -1e-7, 100, -100, 1e30, -1e30}
+				for i := 0; i < n && i < len(special); i++ {
+					filter[i], gate[n-1-i] = special[i], special[i]
+				}
+				th, sg, a := make([]float32, n), make([]float32, n), make([]float32, n)
+				impl.f(th, sg, a, filter, gate)
+				for i := range filter {
+					wantT := math.Tanh(float64(filter[i]))
+					wantS := 1 / (1 + math.Exp(-float64(gate[i])))
+					if ulpError(th[i], wantT) > 0.501 || math.Signbit(float64(th[i])) != math.Signbit(wantT) {
+						t.Fatalf("t[%d] = %v, want %v (filter %v)", i, th[i], wantT, filter[i])
+					}
+					if ulpError(sg[i], wantS) > 0.501 {
+						t.Fatalf("s[%d] = %v, want %v (gate %v)", i, sg[i], wantS, gate[i])
+					}
+					if a[i] != th[i]*sg[i] {
+						t.Fatalf("a[%d] = %v, want t·s = %v", i, a[i], th[i]*sg[i])
+					}
+				}
+			})
+		}
+	}
+}
+
 func TestGatedActivationBias(t *testing.T) {
 	for _, tt := range []struct{ channels, n int }{{1, 1}, {3, 7}, {5, 9}, {64, 1030}} {
 		t.Run(fmt.Sprintf("c%d_n%d", tt.channels, tt.n), func(t *testing.T) {
