@@ -88,14 +88,15 @@ func (a *Adam) Update(params []*Param) error {
 // adamMinPerWorker is the fewest elements worth a goroutine of Update.
 const adamMinPerWorker = 1 << 16
 
-// adamScalars are the float32 constants of one Adam step.
+// adamScalars are the float32 constants of one Adam step. adamAVX2 reads
+// the fields by offset: keep their order.
 type adamScalars struct {
 	stepSize, bc2Sqrt, b1, b2, omb1, omb2, eps float32
 }
 
-// update applies the step to parameter values p with gradients g and
-// moments m and v, all of the same length.
-func (h *adamScalars) update(p, g, m, v []float32) {
+// updateGo applies the step to parameter values p with gradients g and
+// moments m and v, all of the same length, one element at a time.
+func (h *adamScalars) updateGo(p, g, m, v []float32) {
 	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
 	for j, gj := range g {
 		// exp_avg.mul_(β1).add_(g, alpha=1−β1)

@@ -2,7 +2,9 @@ package train
 
 import (
 	"math"
+	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -212,4 +214,34 @@ func stateDictOf(ck *torchfile.Checkpoint) vocoder.StateDict {
 		sd[name] = vocoder.Tensor{Shape: t.Shape, Data: t.Data}
 	}
 	return sd
+}
+
+// TestAdamKernel checks the dispatched element update against the scalar
+// one bit for bit, on lengths around the vector width and on values from
+// tiny to huge.
+func TestAdamKernel(t *testing.T) {
+	h := adamScalars{stepSize: -1e-4 / 0.1, bc2Sqrt: float32(math.Sqrt(0.001)), b1: 0.9, b2: 0.999, omb1: 0.1, omb2: 0.001, eps: 1e-8}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1, 7, 8, 9, 31, 1000} {
+		vals := func(scale float64) []float32 {
+			s := make([]float32, n)
+			for i := range s {
+				s[i] = float32(scale * rng.NormFloat64() * math.Pow(10, float64(rng.IntN(12)-6)))
+			}
+			return s
+		}
+		p, g, m := vals(1), vals(1), vals(0.1)
+		v := vals(0.01)
+		for i := range v {
+			v[i] = float32(math.Abs(float64(v[i])))
+		}
+		p2, g2, m2, v2 := slices.Clone(p), slices.Clone(g), slices.Clone(m), slices.Clone(v)
+		h.update(p, g, m, v)
+		h.updateGo(p2, g2, m2, v2)
+		for i := range p {
+			if math.Float32bits(p[i]) != math.Float32bits(p2[i]) || math.Float32bits(m[i]) != math.Float32bits(m2[i]) || math.Float32bits(v[i]) != math.Float32bits(v2[i]) {
+				t.Fatalf("n=%d, element %d: p, m, v = %v, %v, %v; scalar %v, %v, %v", n, i, p[i], m[i], v[i], p2[i], m2[i], v2[i])
+			}
+		}
+	}
 }

@@ -2,37 +2,8 @@ package train
 
 import (
 	"math"
-	"math/rand/v2"
 	"testing"
 )
-
-func TestExp(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 1))
-	var worst float64
-	for i := 0; i < 200000; i++ {
-		x := 1416*rng.Float64() - 708
-		if i%2 == 0 {
-			x = 40*rng.Float64() - 20 // the range activations live in
-		}
-		want := math.Exp(x)
-		if rel := math.Abs(exp(x)-want) / want; rel > worst {
-			worst = rel
-		}
-	}
-	if worst > 3e-15 {
-		t.Errorf("max relative error %.3g", worst)
-	}
-	for _, tt := range []struct{ x, want float64 }{
-		{0, 1}, {1, math.E}, {-708.5, 0}, {-1000, 0}, {709.5, math.Inf(1)}, {math.Inf(1), math.Inf(1)}, {math.Inf(-1), 0},
-	} {
-		if got := exp(tt.x); got != tt.want {
-			t.Errorf("exp(%v) = %v, want %v", tt.x, got, tt.want)
-		}
-	}
-	if got := exp(math.NaN()); !math.IsNaN(got) {
-		t.Errorf("exp(NaN) = %v", got)
-	}
-}
 
 func TestGate(t *testing.T) {
 	const C, n = 3, 7

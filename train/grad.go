@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 
 	"github.com/glowvoc/glowvoc/melspec"
@@ -160,11 +161,7 @@ func (m *Model) run(ctx context.Context, batch []Example, sigma float64, grad bo
 	loss := (sumZZ/(2*sigma*sigma) - sumLogS - float64(cols)*sumLogDet) / N
 	if grad {
 		acc := m.workers[0].acc
-		for _, w := range m.workers[1:nw] {
-			for i, v := range w.acc.buf {
-				acc.buf[i] += v
-			}
-		}
+		reduce(acc.buf, m.workers[1:nw])
 		m.setGrads(acc)
 	}
 	return loss, nil
@@ -213,4 +210,29 @@ func (m *Model) setGrads(acc *gradAcc) {
 			f.convinv.Grad[i] = float32(float64(v) + logDetScale*fw.wInvT[i])
 		}
 	}
+}
+
+// reduce adds the accumulators of workers into sum, element by element in
+// worker order (so the result does not depend on the number of threads),
+// split over up to GOMAXPROCS goroutines.
+func reduce(sum []float32, workers []*worker) {
+	if len(workers) == 0 {
+		return
+	}
+	parts := max(1, min(runtime.GOMAXPROCS(0), len(sum)>>16))
+	var wg sync.WaitGroup
+	for p := range parts {
+		lo, hi := len(sum)*p/parts, len(sum)*(p+1)/parts
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dst := sum[lo:hi]
+			for _, w := range workers {
+				for i, v := range w.acc.buf[lo:hi] {
+					dst[i] += v
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -3,6 +3,9 @@ package train
 import (
 	"context"
 	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
 )
 
 // Trainer takes training steps on a model: NVIDIA train.py's iteration of
@@ -54,13 +57,61 @@ func (t *Trainer) Step(ctx context.Context, batch []Example) (StepResult, error)
 }
 
 // GradNorm returns the Euclidean norm of all the parameters' gradients,
-// accumulated in float64: NaN or +Inf if any gradient element is.
+// accumulated in float64: NaN or +Inf if any gradient element is. The
+// gradients are summed in gradNormParts fixed ranges, in parallel, and
+// the partial sums added in order, so the result does not depend on the
+// number of threads.
 func GradNorm(params []*Param) float64 {
-	var ss float64
-	for _, p := range params {
-		for _, g := range p.Grad {
-			ss += float64(g) * float64(g)
+	var parts [gradNormParts]float64
+	forRanges(params, gradNormParts, func(part int, g []float32) {
+		var ss float64
+		for _, v := range g {
+			ss += float64(v) * float64(v)
 		}
+		parts[part] += ss
+	})
+	var ss float64
+	for _, v := range parts {
+		ss += v
 	}
 	return math.Sqrt(ss)
+}
+
+// gradNormParts is the number of ranges GradNorm splits the gradients
+// into.
+const gradNormParts = 8
+
+// forRanges splits the concatenated gradients of params into parts equal
+// ranges and calls f for every piece of range i (one per parameter it
+// spans, in order), ranges running in parallel on up to GOMAXPROCS
+// goroutines; calls for one range are sequential.
+func forRanges(params []*Param, parts int, f func(part int, g []float32)) {
+	total := 0
+	for _, p := range params {
+		total += len(p.Grad)
+	}
+	run := func(part int) {
+		lo, hi := total*part/parts, total*(part+1)/parts
+		off := 0
+		for _, p := range params {
+			n := len(p.Grad)
+			if from, to := max(lo-off, 0), min(hi-off, n); from < to {
+				f(part, p.Grad[from:to])
+			}
+			off += n
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), parts)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for part := int(next.Add(1)) - 1; part < parts; part = int(next.Add(1)) - 1 {
+				run(part)
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -187,7 +187,7 @@ func (w *worker) forward(m *Model, ex Example, store bool) {
 			copy(tp.xw, act)
 		}
 		w.wnForward(m, k, tp, act[:half*n])
-		w.logS += coupleForward(act[half*n:], tp.out, half*n)
+		w.logS += coupleForward(act[half*n:], tp.out, w.tmp, half*n)
 	}
 	var zz float64
 	for _, v := range w.x[:G*n] {
@@ -220,12 +220,12 @@ func (w *worker) backward(m *Model, ex Example, store bool, dzScale, invN float3
 			// can be evaluated again, then x1 and W are undone.
 			tp = &w.tapes[0]
 			w.wnForward(m, k, tp, act[:half*n])
-			uncouple(act[half*n:], tp.out, half*n)
+			uncouple(act[half*n:], tp.out, w.tmp, half*n)
 			xw, actIn = act, w.tmp[:c*n]
 			nn.Gemm(c, n, c, fw.wInv, c, xw, n, actIn, n, false)
 		}
 		dout := w.dout[:2*half*n]
-		coupleBackward(dout, dact[half*n:], xw[half*n:c*n], tp.out, half*n, invN)
+		coupleBackward(dout, dact[half*n:], xw[half*n:c*n], tp.out, w.tmp2, half*n, invN)
 		w.wnBackward(m, k, tp, dout, xw[:half*n], dact[:half*n])
 
 		mulABt(c, c, n, dact, n, actIn, n, acc.convW, c, true, w.tr)
@@ -240,21 +240,25 @@ func (w *worker) backward(m *Model, ex Example, store bool, dzScale, invN float3
 
 // coupleForward applies the affine coupling x1 ← exp(log s)·x1 + b in
 // place (out holds b, then log s, each of length size) and returns Σ log s.
-func coupleForward(x1, out []float32, size int) float64 {
+// e (length size) is scratch for exp(log s).
+func coupleForward(x1, out, e []float32, size int) float64 {
 	b, logS := out[:size], out[size:2*size]
+	nn.Exp(e, logS)
 	var total float64
 	for i, ls := range logS {
-		x1[i] = float32(exp(float64(ls)))*x1[i] + b[i]
+		x1[i] = e[i]*x1[i] + b[i]
 		total += float64(ls)
 	}
 	return total
 }
 
 // uncouple undoes the affine coupling in place: x1 ← (x1 − b)/exp(log s).
-func uncouple(x1, out []float32, size int) {
+// e (length size) is scratch.
+func uncouple(x1, out, e []float32, size int) {
 	b, logS := out[:size], out[size:2*size]
-	for i, ls := range logS {
-		x1[i] = (x1[i] - b[i]) / float32(exp(float64(ls)))
+	nn.Exp(e, logS)
+	for i := range logS {
+		x1[i] = (x1[i] - b[i]) / e[i]
 	}
 }
 
@@ -262,16 +266,15 @@ func uncouple(x1, out []float32, size int) {
 // x1' = exp(log s)·x1 + b, and the coupling input x1. It writes the
 // gradient of the WN output to dout (db = dx1, then dlog s = dx1·exp(log
 // s)·x1 − invN, the −Σlog s/N term of the loss) and replaces dx1 by the
-// gradient of x1, exp(log s)·dx1.
-func coupleBackward(dout, dx1, x1, out []float32, size int, invN float32) {
+// gradient of x1, exp(log s)·dx1. e (length size) is scratch.
+func coupleBackward(dout, dx1, x1, out, e []float32, size int, invN float32) {
 	logS := out[size : 2*size]
+	nn.Exp(e, logS)
 	db, dls := dout[:size], dout[size:2*size]
-	for i, ls := range logS {
-		e := float32(exp(float64(ls)))
-		d := dx1[i]
+	for i, d := range dx1[:size] {
 		db[i] = d
-		dls[i] = d*e*x1[i] - invN
-		dx1[i] = e * d
+		dls[i] = d*e[i]*x1[i] - invN
+		dx1[i] = e[i] * d
 	}
 }
 
