@@ -1,9 +1,6 @@
 package vocoder
 
 import (
-	"runtime"
-	"sync"
-
 	"github.com/glowvoc/glowvoc/internal/nn"
 	"github.com/glowvoc/glowvoc/melspec"
 )
@@ -114,8 +111,8 @@ func (m *Model) melWindows(w *workspace, mel melspec.Spectrogram, cols int) []fl
 // The fused transposed convolution has stride S = Hop/Group and kernel
 // A·S. Column c = S·t + s of the output is Σ_a Σ_i F[(a, i), (r, s)] ·
 // mel[i, t − a]: one GEMM of the window matrix [T × A·NMels] with F, whose
-// rows (t) hold S consecutive columns of every output channel; a block
-// transpose puts them in place.
+// rows (t) hold S consecutive columns of every output channel;
+// nn.TransposeBlocks puts them in place and adds the bias.
 func (m *Model) flowConditioning(w *workspace, k int, cond []float32, cols int) []float32 {
 	f := &m.flows[k]
 	if f.fusedW == nil {
@@ -129,32 +126,7 @@ func (m *Model) flowConditioning(w *workspace, k int, cond []float32, cols int) 
 	w.upScratch = grow(w.upScratch, T*R*S)
 	nn.Gemm(T, R*S, A*n, cond, A*n, f.fusedW, R*S, w.upScratch, R*S, false)
 	w.condK = grow(w.condK, R*cols)
-	// Scatter the GEMM output (read in order) into place, adding the bias;
-	// frames are split across two goroutines when there is enough work.
-	scatter := func(t0, t1 int) {
-		for t := t0; t < t1; t++ {
-			n := min(S, cols-t*S)
-			src := w.upScratch[t*R*S : (t+1)*R*S]
-			for r, b := range f.fusedB {
-				seg := w.condK[r*cols+t*S : r*cols+t*S+n]
-				for j, v := range src[r*S : r*S+n] {
-					seg[j] = v + b
-				}
-			}
-		}
-	}
-	if runtime.GOMAXPROCS(0) < 2 || T*R*S < 1<<20 {
-		scatter(0, T)
-		return w.condK
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		scatter(T/2, T)
-	}()
-	scatter(0, T/2)
-	wg.Wait()
+	nn.TransposeBlocks(w.condK, cols, w.upScratch, R, S, f.fusedB)
 	return w.condK
 }
 

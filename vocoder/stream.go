@@ -92,22 +92,26 @@ func (m *Model) SynthesizeStream(ctx context.Context, mel melspec.Spectrogram, o
 	}
 	z := w.z
 	if F <= opts.FirstChunkFrames {
-		audio, err := m.synthesize(ctx, w, mel, z)
-		if err != nil {
+		w.audio = grow(w.audio, m.Samples(F))
+		if err := m.synthesize(ctx, w, mel, z, w.audio); err != nil {
 			return err
 		}
-		return emit(audio)
+		return emit(w.audio)
 	}
 	cols := len(z) / G
 	fade := opts.CrossfadeFrames * hop
 	half := fade / 2
-	ramp := make([]float32, fade) // weight of the later chunk across the join
+	w.ramp = grow(w.ramp, fade) // weight of the later chunk across the join
+	ramp := w.ramp
 	for i := range ramp {
 		ramp[i] = float32(0.5 - 0.5*math.Cos(math.Pi*(float64(i)+0.5)/float64(fade)))
 	}
-	var tail []float32 // the previous chunk's audio over the current join
-	subZ := make([]float32, G*maxChunk*hop/G)
-	subData := make([]float32, mel.NMels*maxChunk)
+	tail := w.tail[:0] // the previous chunk's audio over the current join
+	joined := false    // whether tail holds a join's audio
+	w.audio = grow(w.audio, m.Samples(maxChunk))
+	w.subZ = grow(w.subZ, G*maxChunk*hop/G)
+	w.subMel = grow(w.subMel, mel.NMels*maxChunk)
+	subZ, subData := w.subZ, w.subMel
 	for start := 0; start < F; {
 		end := min(F, start+opts.ChunkFrames)
 		if start == 0 {
@@ -122,14 +126,14 @@ func (m *Model) SynthesizeStream(ctx context.Context, mel melspec.Spectrogram, o
 		for j := 0; j < G; j++ {
 			copy(subZ[j*subCols:(j+1)*subCols], z[j*cols+lo*hop/G:])
 		}
-		audio, err := m.synthesize(ctx, w, sub, subZ[:G*subCols])
-		if err != nil {
+		audio := w.audio[:m.Samples(hi-lo)]
+		if err := m.synthesize(ctx, w, sub, subZ[:G*subCols], audio); err != nil {
 			return err
 		}
 		// Sample s of the utterance is audio[s-off].
 		off := lo * hop
 		from := start * hop
-		if tail != nil {
+		if joined {
 			mixed := audio[from-half-off : from+half-off]
 			for i := range mixed {
 				mixed[i] = tail[i] + ramp[i]*(mixed[i]-tail[i])
@@ -140,6 +144,7 @@ func (m *Model) SynthesizeStream(ctx context.Context, mel melspec.Spectrogram, o
 		if end < F {
 			to -= half
 			tail = append(tail[:0], audio[to-off:to+fade-off]...)
+			w.tail, joined = tail, true
 		}
 		if err := emit(audio[from-off : to-off]); err != nil {
 			return err

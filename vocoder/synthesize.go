@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/glowvoc/glowvoc/internal/nn"
 	"github.com/glowvoc/glowvoc/melspec"
@@ -29,15 +30,41 @@ func (m *Model) Samples(frames int) int { return frames * m.cfg.Mel.Hop }
 
 // Synthesize turns a mel spectrogram into audio (Samples(mel.Frames)
 // samples, nominally in [-1, 1]) by inverting the flow on latent noise in
-// one parallel pass. It honours ctx between layers.
+// one parallel pass. It honours ctx between layers. The audio is a new
+// slice; AppendSynthesis writes into one the caller reuses.
 //
 // A mel longer than MaxWholeFrames is synthesised in chunks of that many
 // frames, each with the model's whole receptive field of extra context on
 // both sides, so that working memory stays bounded; the result equals
 // one-pass synthesis to float rounding.
 func (m *Model) Synthesize(ctx context.Context, mel melspec.Spectrogram, opts SynthesizeOptions) ([]float32, error) {
+	audio, err := m.AppendSynthesis(ctx, nil, mel, opts)
+	if err != nil {
+		return nil, err
+	}
+	return audio, nil
+}
+
+// AppendSynthesis is Synthesize appending the audio to dst: it returns
+// dst extended by the Samples(mel.Frames) samples Synthesize would return,
+// like strconv.AppendInt. When cap(dst)−len(dst) is at least that, the
+// audio is written into dst's spare capacity and, once the model's pooled
+// working memory has grown to the mel's length (after a first call of
+// that length or longer), the call allocates nothing on the heap (bar a
+// rare miss of the kernels' per-P pools when their work is split over
+// goroutines); otherwise dst is grown once. On error it returns dst with
+// its original length (its spare capacity may have been written) and the
+// error.
+//
+// Mels longer than MaxWholeFrames are synthesised in chunks, as by
+// Synthesize, and appended to dst too.
+func (m *Model) AppendSynthesis(ctx context.Context, dst []float32, mel melspec.Spectrogram, opts SynthesizeOptions) ([]float32, error) {
+	n := len(dst)
 	if mel.Frames > m.maxWholeFrames {
-		out := make([]float32, 0, m.Samples(mel.Frames))
+		if err := m.checkMel(mel); err != nil {
+			return dst, err
+		}
+		dst = slices.Grow(dst, m.Samples(mel.Frames))
 		err := m.SynthesizeStream(ctx, mel, StreamOptions{
 			SynthesizeOptions: opts,
 			FirstChunkFrames:  m.maxWholeFrames,
@@ -45,20 +72,25 @@ func (m *Model) Synthesize(ctx context.Context, mel melspec.Spectrogram, opts Sy
 			ContextFrames:     m.ReceptiveFrames(),
 			CrossfadeFrames:   1,
 		}, func(a []float32) error {
-			out = append(out, a...)
+			dst = append(dst, a...)
 			return nil
 		})
 		if err != nil {
-			return nil, err
+			return dst[:n], err
 		}
-		return out, nil
+		return dst, nil
 	}
 	w := m.workspace()
 	defer m.release(w)
 	if err := m.latent(w, mel, opts); err != nil {
-		return nil, err
+		return dst, err
 	}
-	return m.synthesize(ctx, w, mel, w.z)
+	samples := m.Samples(mel.Frames)
+	dst = slices.Grow(dst, samples)
+	if err := m.synthesize(ctx, w, mel, w.z, dst[n:n+samples]); err != nil {
+		return dst[:n], err
+	}
+	return dst[:n+samples], nil
 }
 
 // latent validates mel and opts and sets w.z to the latent for the whole
@@ -85,7 +117,7 @@ func (m *Model) latent(w *workspace, mel melspec.Spectrogram, opts SynthesizeOpt
 	case opts.Sigma < 0 || math.IsNaN(opts.Sigma) || math.IsInf(opts.Sigma, 0):
 		return fmt.Errorf("sigma %v must be finite and non-negative", opts.Sigma)
 	case opts.Sigma > 0:
-		FillNoise(z, opts.Seed, opts.Sigma)
+		fillNoise(z, w.noise(opts.Seed), opts.Sigma)
 	default:
 		clear(z)
 	}
@@ -93,25 +125,34 @@ func (m *Model) latent(w *workspace, mel melspec.Spectrogram, opts SynthesizeOpt
 }
 
 // synthesize inverts the flow for a validated mel and its latent z
-// [Group × Samples(mel.Frames)/Group]; z is overwritten.
-func (m *Model) synthesize(ctx context.Context, w *workspace, mel melspec.Spectrogram, z []float32) ([]float32, error) {
+// [Group × Samples(mel.Frames)/Group] and writes the audio to
+// audio[:Samples(mel.Frames)]; z is overwritten.
+func (m *Model) synthesize(ctx context.Context, w *workspace, mel melspec.Spectrogram, z, audio []float32) error {
 	samples := m.Samples(mel.Frames)
 	cols := samples / m.cfg.Group
 	m.fit(w, cols)
 	cond, err := m.conditioning(ctx, w, mel, samples)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := m.inverse(ctx, w, z, cond, cols); err != nil {
-		return nil, err
+		return err
 	}
-	return unsqueeze(z, m.cfg.Group, cols), nil
+	unsqueezeTo(audio[:samples], z, m.cfg.Group, cols)
+	return nil
 }
+
+// noiseStream is the second PCG seed of the latent noise ("glowvoc").
+const noiseStream = 0x676c6f77766f63
 
 // FillNoise fills z with N(0, sigma²) values from a PCG generator seeded by
 // seed, in index order: the noise Synthesize draws for opts.Seed.
 func FillNoise(z []float32, seed uint64, sigma float64) {
-	rng := rand.New(rand.NewPCG(seed, 0x676c6f77766f63)) // "glowvoc"
+	fillNoise(z, rand.New(rand.NewPCG(seed, noiseStream)), sigma)
+}
+
+// fillNoise fills z with N(0, sigma²) values drawn from rng in index order.
+func fillNoise(z []float32, rng *rand.Rand, sigma float64) {
 	for i := range z {
 		z[i] = float32(sigma * rng.NormFloat64())
 	}
@@ -191,10 +232,16 @@ func squeeze(audio []float32, G, cols int) []float32 {
 // unsqueeze is the inverse of squeeze.
 func unsqueeze(x []float32, G, cols int) []float32 {
 	audio := make([]float32, G*cols)
+	unsqueezeTo(audio, x, G, cols)
+	return audio
+}
+
+// unsqueezeTo is unsqueeze writing into audio [G·cols].
+func unsqueezeTo(audio, x []float32, G, cols int) {
+	audio = audio[:G*cols]
 	for j := 0; j < G; j++ {
 		for t, v := range x[j*cols : (j+1)*cols] {
 			audio[t*G+j] = v
 		}
 	}
-	return audio
 }

@@ -1,5 +1,7 @@
 package vocoder
 
+import "math/rand/v2"
+
 // workspace is the working memory of one synthesis or forward pass. Each
 // model pools its workspaces, so steady-state calls reuse buffers instead
 // of allocating; a workspace grows to the longest call it has served.
@@ -8,6 +10,23 @@ type workspace struct {
 	up, upScratch, cond []float32 // upsampled mel, its GEMM scratch, grouped conditioning
 	z, out, tmp         []float32 // latent, WN output, 1x1-conv output
 	condK, window       []float32 // with fused weights: one flow's conditioning, the mel's tap windows
+
+	// SynthesizeStream's chunk buffers: audio, latent and mel of a chunk,
+	// the cross-fade weights and the previous chunk's audio over a join.
+	audio, subZ, subMel, ramp, tail []float32
+
+	pcg rand.PCG   // the latent noise generator's state
+	rng *rand.Rand // draws from pcg; nil until first used
+}
+
+// noise returns w's generator reseeded to draw the latent noise for seed,
+// the values FillNoise draws, without allocating.
+func (w *workspace) noise(seed uint64) *rand.Rand {
+	if w.rng == nil {
+		w.rng = rand.New(&w.pcg)
+	}
+	w.pcg.Seed(seed, noiseStream)
+	return w.rng
 }
 
 // grow returns buf resliced to n values, reallocating only when too small.

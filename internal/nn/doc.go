@@ -1,6 +1,7 @@
 // Package nn holds the numeric kernels behind the vocoder: single-precision
 // matrix multiplication on row-major slices, the convolution shapes WaveGlow
-// is built from, the gated activation and an elementwise exponential.
+// is built from, the gated activation, an elementwise exponential and the
+// block transpose that puts a frame-by-frame GEMM's output in place.
 //
 // Tensors are plain []float32 slices with explicit dimensions and row
 // strides, in channel-major layout ([channels × time], time contiguous).
