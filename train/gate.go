@@ -26,19 +26,3 @@ func gateBackward(dpre []float32, ld int, da, t, s []float32, C, n int) {
 		}
 	}
 }
-
-// activationsT writes aᵀ [n × C] for a = t·s with t, s [C × n].
-func activationsT(aT, t, s []float32, C, n int) {
-	for c0 := 0; c0 < C; c0 += transposeBlock {
-		c1 := min(c0+transposeBlock, C)
-		for i0 := 0; i0 < n; i0 += transposeBlock {
-			i1 := min(i0+transposeBlock, n)
-			for c := c0; c < c1; c++ {
-				tc, sc := t[c*n+i0:c*n+i1], s[c*n+i0:c*n+i1]
-				for i, tv := range tc {
-					aT[(i0+i)*C+c] = tv * sc[i]
-				}
-			}
-		}
-	}
-}

@@ -5,8 +5,6 @@ import (
 	"math"
 
 	"gonum.org/v1/gonum/mat"
-
-	"github.com/glowvoc/glowvoc/internal/nn"
 )
 
 // transposeBlock is the tile edge of transpose: a 32×32 float32 tile of
@@ -28,15 +26,6 @@ func transpose(dst []float32, ldd int, src []float32, lds, rows, cols int) {
 			}
 		}
 	}
-}
-
-// mulABt computes C (+)= A·Bᵀ for A [m × k] (row stride lda), B [n × k]
-// (row stride ldb) and C [m × n] (row stride ldc), through a transposed
-// copy of B in scratch (at least k·n values).
-func mulABt(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool, scratch []float32) {
-	bt := scratch[:k*n]
-	transpose(bt, n, b, ldb, n, k)
-	nn.Gemm(m, n, k, a, lda, bt, n, c, ldc, accumulate)
 }
 
 // addRowSums adds the sum of each row of the rows×n matrix x (row stride

@@ -93,13 +93,11 @@ type worker struct {
 	pre         []float32 // WN pre-activations [2CL × n]
 	a           []float32 // gated activations [C × n]
 	dpre        []float32 // their gradient [2CL × ld], zero pads
-	dpreT       []float32 // [n × 2CL]
 	dh          []float32 // gradient of the residual stream [C × ld]
 	dskip, da   []float32 // [C × n]
+	taps        []float32 // a layer's input at each tap's shift [K·C × n]
 	dout        []float32 // gradient of the WN output [Group × n]
-	aT          []float32 // [n × C]
 	tmp, tmp2   []float32 // [Group × n]
-	tr          []float32 // transposed operands [n × max(C, Group)]
 
 	zz, logS float64 // Σz² and Σ log s of the last item
 }
@@ -143,14 +141,12 @@ func (w *worker) resize(m *Model, n, frames, tapes int, grad bool) {
 	w.dCond = grow(w.dCond, nc*n)
 	w.dx = grow(w.dx, G*n)
 	w.dpre = grow(w.dpre, 2*C*L*w.ld)
-	w.dpreT = grow(w.dpreT, n*2*C*L)
 	w.dh = grow(w.dh, C*w.ld)
 	w.dskip = grow(w.dskip, C*n)
+	w.taps = grow(w.taps, K*C*n)
 	w.da = grow(w.da, C*n)
 	w.dout = grow(w.dout, G*n)
-	w.aT = grow(w.aT, n*C)
 	w.tmp2 = grow(w.tmp2, G*n)
-	w.tr = grow(w.tr, n*max(C, G))
 }
 
 // upChannels is the number of output channels one block of the transposed
@@ -228,7 +224,7 @@ func (w *worker) backward(m *Model, ex Example, store bool, dzScale, invN float3
 		coupleBackward(dout, dact[half*n:], xw[half*n:c*n], tp.out, w.tmp2, half*n, invN)
 		w.wnBackward(m, k, tp, dout, xw[:half*n], dact[:half*n])
 
-		mulABt(c, c, n, dact, n, actIn, n, acc.convW, c, true, w.tr)
+		nn.GemmNT(c, c, n, dact, n, actIn, n, acc.convW, c, true)
 		nn.Gemm(c, n, c, fw.wT, c, dact, n, w.tmp2, n, false)
 		copy(dact, w.tmp2[:c*n])
 		if !store {
@@ -332,24 +328,27 @@ func (w *worker) wnBackward(m *Model, k int, tp *flowTape, dout, x0, dx0 []float
 	n, pad, ld, half := w.n, w.pad, w.ld, fw.half
 	rows := 2 * C * L // rows of pre and dpre
 
-	mulABt(2*half, C, n, dout, n, tp.skip, n, acc.endW, C, true, w.tr)
+	nn.GemmNT(2*half, C, n, dout, n, tp.skip, n, acc.endW, C, true)
 	addRowSums(acc.endB, dout, 2*half, n, n)
 	nn.Gemm(C, n, 2*half, fw.endWT, 2*half, dout, n, w.dskip, n, false)
 
 	clearPads(w.dpre, rows, n, pad)
 	dh := w.dh[pad:] // interior view, row stride ld
 	for i := L - 1; i >= 0; i-- {
-		activationsT(w.aT, tp.t[i], tp.s[i], C, n)
+		a := w.a[:C*n]
+		for j, tv := range tp.t[i][:len(a)] {
+			a[j] = tv * tp.s[i][j] // the layer's activation again
+		}
 		// Res/skip 1x1 conv: its output gradient is [dh; dskip], dh being
 		// the gradient of the residual stream after this layer.
 		rsWT := fw.rsWT[i]
 		if i == L-1 {
-			nn.Gemm(C, C, n, w.dskip, n, w.aT, C, acc.rsW[i], C, true)
+			nn.GemmNT(C, C, n, w.dskip, n, a, n, acc.rsW[i], C, true)
 			addRowSums(acc.rsB[i], w.dskip, C, n, n)
 			nn.Gemm(C, n, C, rsWT, C, w.dskip, n, w.da, n, false)
 		} else {
-			nn.Gemm(C, C, n, dh, ld, w.aT, C, acc.rsW[i][:C*C], C, true)
-			nn.Gemm(C, C, n, w.dskip, n, w.aT, C, acc.rsW[i][C*C:], C, true)
+			nn.GemmNT(C, C, n, dh, ld, a, n, acc.rsW[i][:C*C], C, true)
+			nn.GemmNT(C, C, n, w.dskip, n, a, n, acc.rsW[i][C*C:], C, true)
 			addRowSums(acc.rsB[i][:C], dh, C, n, ld)
 			addRowSums(acc.rsB[i][C:], w.dskip, C, n, n)
 			nn.Gemm(C, n, C, rsWT, 2*C, dh, ld, w.da, n, false)
@@ -361,24 +360,27 @@ func (w *worker) wnBackward(m *Model, k int, tp *flowTape, dout, x0, dx0 []float
 		dpre := w.dpre[2*C*i*ld:]
 		gateBackward(dpre[pad:], ld, w.da, tp.t[i], tp.s[i], C, n)
 		addRowSums(acc.inB[i], dpre[pad:], 2*C, n, ld)
-		transpose(w.dpreT[2*C*i:], rows, dpre[pad:], ld, 2*C, n)
+		// The taps' shifted views of the layer input, stacked [K·C × n],
+		// make the weight gradient of all taps one product.
 		dil := 1 << i
 		h := tp.h[i]
 		for j := 0; j < K; j++ {
 			off := pad + (j-K/2)*dil
-			nn.Gemm(C, 2*C, n, h[off:], ld, w.dpreT[2*C*i:], rows, acc.inWT[i][j*2*C*C:], 2*C, true)
+			for c := 0; c < C; c++ {
+				copy(w.taps[(j*C+c)*n:(j*C+c+1)*n], h[c*ld+off:])
+			}
 		}
+		nn.GemmNT(K*C, 2*C, n, w.taps, n, dpre[pad:], ld, acc.inWT[i], 2*C, true)
 		nn.DilatedConv(dh, ld, fw.inWT[i], K, C, 2*C, dpre, ld, pad, n, dil, i < L-1)
 	}
 	// dh is now the gradient of the start conv's output.
-	transpose(w.tr, half, x0, n, half, n)
-	nn.Gemm(C, half, n, dh, ld, w.tr, half, acc.startW, half, true)
+	nn.GemmNT(C, half, n, dh, ld, x0, n, acc.startW, half, true)
 	addRowSums(acc.startB, dh, C, n, ld)
 	nn.Gemm(half, n, C, fw.startWT, C, dh, ld, dx0, n, true)
 
 	// The conditioning 1x1 conv, all layers at once. Its bias gradient is
 	// that of the in layers' biases.
-	nn.Gemm(nc, rows, n, w.cond, n, w.dpreT, rows, acc.condWT, rows, true)
+	nn.GemmNT(nc, rows, n, w.cond, n, w.dpre[pad:], ld, acc.condWT, rows, true)
 	nn.Gemm(nc, n, rows, fw.condWT, rows, w.dpre[pad:], ld, w.dCond, n, true)
 }
 

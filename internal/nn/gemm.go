@@ -46,8 +46,28 @@ const (
 // Gemm panics if a dimension is negative, a stride is smaller than its
 // row width, or a slice is too short for its view.
 func Gemm(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
-	checkMatrix("A", m, k, a, lda)
 	checkMatrix("B", k, n, b, ldb)
+	multiply(m, n, k, a, lda, b, ldb, c, ldc, accumulate, false)
+}
+
+// GemmNT computes C = A·Bᵀ, or C += A·Bᵀ when accumulate is true: Gemm
+// with B given transposed, as the n×k row-major matrix b (row stride
+// ldb). It is the product behind weight gradients, Σ_t dY[o, t]·X[i, t],
+// where both operands run along time: the transpose happens while B is
+// packed, with no extra pass over memory.
+//
+// Like Gemm it is safe for concurrent use, splits large products over
+// goroutines, and panics on negative dimensions, short slices or strides
+// smaller than a row.
+func GemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
+	checkMatrix("Bᵀ", n, k, b, ldb)
+	multiply(m, n, k, a, lda, b, ldb, c, ldc, accumulate, true)
+}
+
+// multiply checks A and C, settles empty products and runs gemm with the
+// dispatched kernel; B has been checked.
+func multiply(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate, transB bool) {
+	checkMatrix("A", m, k, a, lda)
 	checkMatrix("C", m, n, c, ldc)
 	if m == 0 || n == 0 {
 		return
@@ -60,7 +80,7 @@ func Gemm(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, 
 		}
 		return
 	}
-	gemm(&gemmKernel, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+	gemm(&gemmKernel, m, n, k, a, lda, b, ldb, c, ldc, accumulate, transB)
 }
 
 // checkMatrix panics unless s can hold a rows×cols row-major view with row
@@ -77,9 +97,9 @@ func checkMatrix(name string, rows, cols int, s []float32, ld int) {
 }
 
 // gemm runs the blocked product with micro-kernel kern, fanning out over
-// goroutines when the work is large enough. Dimensions are positive and
-// the views valid.
-func gemm(kern *microKernel, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
+// goroutines when the work is large enough. With transB, b holds Bᵀ
+// (n×k). Dimensions are positive and the views valid.
+func gemm(kern *microKernel, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate, transB bool) {
 	flops := 2 * float64(m) * float64(n) * float64(k)
 	workers := min(runtime.GOMAXPROCS(0), int(flops/minWorkerFlops))
 	// Split along N (time) when every worker gets a reasonable number of
@@ -96,7 +116,7 @@ func gemm(kern *microKernel, m, n, k int, a []float32, lda int, b []float32, ldb
 	workers = min(workers, ceilDiv(size, align))
 	if workers <= 1 {
 		s := getScratch(kern)
-		s.product(kern, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+		s.product(kern, m, n, k, a, lda, b, ldb, c, ldc, accumulate, transB)
 		scratchPool.Put(s)
 		return
 	}
@@ -105,10 +125,10 @@ func gemm(kern *microKernel, m, n, k int, a []float32, lda int, b []float32, ldb
 	f.parts = f.parts[:0]
 	chunk := roundUp(ceilDiv(size, workers), align)
 	for lo := 0; lo < size; lo += chunk {
-		p := gemmPart{wg: &f.wg, kern: kern, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate}
+		p := gemmPart{wg: &f.wg, kern: kern, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate, transB: transB}
 		hi := min(lo+chunk, size)
 		if alongN {
-			p.n, p.b, p.c = hi-lo, b[lo:], c[lo:]
+			p.n, p.b, p.c = hi-lo, b[bOffset(0, lo, ldb, transB):], c[lo:]
 		} else {
 			p.m, p.a, p.c = hi-lo, a[lo*lda:], c[lo*ldc:]
 		}
@@ -131,11 +151,12 @@ type gemmPart struct {
 	c          []float32
 	ldc        int
 	accumulate bool
+	transB     bool
 }
 
 func (p *gemmPart) run() {
 	s := getScratch(p.kern)
-	s.product(p.kern, p.m, p.n, p.k, p.a, p.lda, p.b, p.ldb, p.c, p.ldc, p.accumulate)
+	s.product(p.kern, p.m, p.n, p.k, p.a, p.lda, p.b, p.ldb, p.c, p.ldc, p.accumulate, p.transB)
 	scratchPool.Put(s)
 	p.wg.Done()
 }
@@ -182,8 +203,18 @@ const (
 	bDirect                // read in place from the caller's matrix
 )
 
+// bOffset returns the index of B[p, j] in b, the caller's B (row stride
+// ldb) or, with transB, Bᵀ.
+func bOffset(p, j, ldb int, transB bool) int {
+	if transB {
+		return j*ldb + p
+	}
+	return p*ldb + j
+}
+
 // product computes C (+)= A·B single-threaded: the three cache-blocking
-// loops of the Goto/BLIS scheme around the macro-kernel.
+// loops of the Goto/BLIS scheme around the macro-kernel. With transB, b
+// holds Bᵀ, and B is always packed.
 //
 // The first block of A packs each micro-panel of B right before the
 // kernel uses it, so B comes from memory once and is hot when first used;
@@ -191,12 +222,12 @@ const (
 // of M, every micro-panel of B is used once, so the kernel reads B in
 // place: packing would only add a copy, which costs as much as the
 // arithmetic when M is small.
-func (s *scratch) product(kern *microKernel, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
+func (s *scratch) product(kern *microKernel, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate, transB bool) {
 	// Split each dimension into equal blocks so no block is a sliver.
 	kc := ceilDiv(k, ceilDiv(k, kcMax))
 	mc := roundUp(ceilDiv(m, ceilDiv(m, mcMax)), kern.mr)
 	nc := roundUp(ceilDiv(n, ceilDiv(n, ncMax)), kern.nr)
-	direct := m <= mc
+	direct := m <= mc && !transB
 	s.a = grow(s.a, mc*kc)
 	if direct {
 		nc = n
@@ -208,7 +239,7 @@ func (s *scratch) product(kern *microKernel, m, n, k int, a []float32, lda int, 
 		nb := min(nc, n-jc)
 		for pc := 0; pc < k; pc += kc {
 			kb := min(kc, k-pc)
-			bv := b[pc*ldb+jc:]
+			bv := b[bOffset(pc, jc, ldb, transB):]
 			acc := accumulate || pc > 0
 			for ic := 0; ic < m; ic += mc {
 				mb := min(mc, m-ic)
@@ -220,7 +251,7 @@ func (s *scratch) product(kern *microKernel, m, n, k int, a []float32, lda int, 
 				case ic == 0:
 					src = bPack
 				}
-				s.macro(kern, mb, nb, kb, bv, ldb, src, c[ic*ldc+jc:], ldc, acc)
+				s.macro(kern, mb, nb, kb, bv, ldb, src, transB, c[ic*ldc+jc:], ldc, acc)
 			}
 		}
 	}
@@ -228,10 +259,11 @@ func (s *scratch) product(kern *microKernel, m, n, k int, a []float32, lda int, 
 
 // macro multiplies the packed mb×kb block of A by the kb×nb panel of B
 // into C, one strip of micro-panel tiles per kernel call. src says where
-// the micro-panels of B are; b (row stride ldb) is the caller's panel.
+// the micro-panels of B are; b (row stride ldb) is the caller's panel, or
+// its transpose with transB (then src is never bDirect).
 // Edge tiles go through s.tile so the kernel never writes outside the
 // view.
-func (s *scratch) macro(kern *microKernel, mb, nb, kb int, b []float32, ldb int, src bSource, c []float32, ldc int, accumulate bool) {
+func (s *scratch) macro(kern *microKernel, mb, nb, kb int, b []float32, ldb int, src bSource, transB bool, c []float32, ldc int, accumulate bool) {
 	mr, nr := kern.mr, kern.nr
 	full := mb / mr // tiles of full height
 	for jr := 0; jr < nb; jr += nr {
@@ -241,6 +273,9 @@ func (s *scratch) macro(kern *microKernel, mb, nb, kb int, b []float32, ldb int,
 		switch {
 		case src == bPacked:
 			bp = s.b[jr*kb:]
+		case src == bPack && transB:
+			bp = s.b[jr*kb:]
+			packBT(bp, nr, kb, w, b[jr*ldb:], ldb)
 		case src == bPack:
 			bp = s.b[jr*kb:]
 			packB(bp, nr, kb, w, b[jr:], ldb)
@@ -254,7 +289,7 @@ func (s *scratch) macro(kern *microKernel, mb, nb, kb int, b []float32, ldb int,
 		var next []float32
 		ldn := ldb
 		switch {
-		case jr+nr >= nb:
+		case jr+nr >= nb, transB && src != bPacked:
 		case src != bPacked:
 			next = b[jr+nr:]
 		default:
@@ -337,6 +372,33 @@ func packB(dst []float32, nr, kc, w int, b []float32, ldb int) {
 		d := dst[p*nr : p*nr+nr]
 		copy(d, b[p*ldb:p*ldb+w])
 		clear(d[w:])
+	}
+}
+
+// packBT packs the w×kc block of Bᵀ (row stride ldb, w ≤ nr) into dst as
+// a micro-panel of B: kc rows of nr values, row p holding column p of the
+// block, zero past w.
+func packBT(dst []float32, nr, kc, w int, bt []float32, ldb int) {
+	dst = dst[:kc*nr]
+	if nr != 24 || w != 24 {
+		packA(dst, nr, w, kc, bt, ldb) // the same layout: one micro-panel of A
+		return
+	}
+	// Eight columns of the 24 rows at a time: the 8×24 block of dst
+	// (768 bytes) stays in L1 while the rows are read in order.
+	p0 := 0
+	for ; p0+8 <= kc; p0 += 8 {
+		d := (*[8 * 24]float32)(dst[p0*24:])
+		for i := 0; i < 24; i++ {
+			r := (*[8]float32)(bt[i*ldb+p0:])
+			d[i], d[24+i], d[48+i], d[72+i] = r[0], r[1], r[2], r[3]
+			d[96+i], d[120+i], d[144+i], d[168+i] = r[4], r[5], r[6], r[7]
+		}
+	}
+	for i := 0; i < 24 && p0 < kc; i++ {
+		for p, v := range bt[i*ldb+p0 : i*ldb+kc] {
+			dst[(p0+p)*24+i] = v
+		}
 	}
 }
 

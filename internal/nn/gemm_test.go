@@ -86,10 +86,30 @@ func gemmWith(kern *microKernel) gemmFunc {
 		checkMatrix("B", k, n, b, ldb)
 		checkMatrix("C", m, n, c, ldc)
 		if m > 0 && n > 0 && k > 0 {
-			gemm(kern, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+			gemm(kern, m, n, k, a, lda, b, ldb, c, ldc, accumulate, false)
 			return
 		}
 		Gemm(m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+	}
+}
+
+// gemmNTWith returns a gemmFunc that transposes B (into a view with a
+// padded row stride) and multiplies with GemmNT's code on kern.
+func gemmNTWith(kern *microKernel) gemmFunc {
+	return func(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
+		ldbt := k + 3
+		bt := make([]float32, n*ldbt)
+		for p := 0; p < k; p++ {
+			for j := 0; j < n; j++ {
+				bt[j*ldbt+p] = b[p*ldb+j]
+			}
+		}
+		if m > 0 && n > 0 && k > 0 {
+			checkMatrix("Bᵀ", n, k, bt, ldbt)
+			gemm(kern, m, n, k, a, lda, bt, ldbt, c, ldc, accumulate, true)
+			return
+		}
+		GemmNT(m, n, k, a, lda, bt, ldbt, c, ldc, accumulate)
 	}
 }
 
@@ -164,6 +184,22 @@ func TestGemm(t *testing.T) {
 // TestGemmPortable forces the portable fallback kernel through the
 // blocked product (TestGemm runs the dispatched one). Under the race
 // detector it skips the largest cases, which TestGemm covers.
+// TestGemmNT checks the product with B given transposed on every kernel.
+func TestGemmNT(t *testing.T) {
+	for _, kern := range testKernels() {
+		for _, tc := range gemmCases {
+			if raceEnabled && tc.m*tc.n*tc.k > 1<<18 {
+				continue // slow when instrumented
+			}
+			for _, acc := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/%v_acc%v", kern.name, tc, acc), func(t *testing.T) {
+					checkGemm(t, gemmNTWith(kern), tc, acc)
+				})
+			}
+		}
+	}
+}
+
 func TestGemmPortable(t *testing.T) {
 	for _, tc := range gemmCases {
 		if raceEnabled && tc.m*tc.n*tc.k > 1<<18 {
