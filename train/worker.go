@@ -423,9 +423,10 @@ func (w *worker) upsample(m *Model, mel melspec.Spectrogram, samples int) {
 			for o := 0; o < ob; o++ {
 				src := p[(t*ob+o)*K : (t*ob+o+1)*K]
 				for j := 0; j < G; j++ {
-					dst := w.cond[((o0+o)*G+j)*n : ((o0+o)*G+j+1)*n]
-					for q, col := 0, col0; q*G+j < K && col < n; q, col = q+1, col+1 {
-						dst[col] += src[q*G+j]
+					dst := w.cond[((o0+o)*G+j)*n+col0 : ((o0+o)*G+j+1)*n]
+					dst = dst[:min(len(dst), (K-j+G-1)/G)] // samples hop·t + q·G + j, q·G + j < K
+					for q := range dst {
+						dst[q] += src[q*G+j]
 					}
 				}
 			}
@@ -459,9 +460,10 @@ func (w *worker) upsampleBackward(m *Model, mel melspec.Spectrogram, samples int
 			for o := 0; o < ob; o++ {
 				dst := d[(t*ob+o)*K : (t*ob+o+1)*K]
 				for j := 0; j < G; j++ {
-					src := w.dCond[((o0+o)*G+j)*n : ((o0+o)*G+j+1)*n]
-					for q, col := 0, col0; q*G+j < K && col < n; q, col = q+1, col+1 {
-						dst[q*G+j] = src[col]
+					src := w.dCond[((o0+o)*G+j)*n+col0 : ((o0+o)*G+j+1)*n]
+					src = src[:min(len(src), (K-j+G-1)/G)]
+					for q, v := range src {
+						dst[q*G+j] = v
 					}
 				}
 			}
