@@ -88,16 +88,19 @@ type worker struct {
 
 	melT, chunk []float32 // upsampling: mel transposed, one block of the transposed conv
 	cond, dCond []float32 // conditioning [NMels·Group × n] and its gradient
-	x, dx       []float32 // flow state [Group × n] and its gradient
-	tapes       []flowTape
-	pre         []float32 // WN pre-activations [2CL × n]
-	a           []float32 // gated activations [C × n]
-	dpre        []float32 // their gradient [2CL × ld], zero pads
-	dh          []float32 // gradient of the residual stream [C × ld]
-	dskip, da   []float32 // [C × n]
-	taps        []float32 // a layer's input at each tap's shift [K·C × n]
-	dout        []float32 // gradient of the WN output [Group × n]
-	tmp, tmp2   []float32 // [Group × n]
+	// condPacked is cond packed for the products with it on the left, the
+	// cond weight gradients of every flow.
+	condPacked nn.PackedMatrix
+	x, dx      []float32 // flow state [Group × n] and its gradient
+	tapes      []flowTape
+	pre        []float32 // WN pre-activations [2CL × n]
+	a          []float32 // gated activations [C × n]
+	dpre       []float32 // their gradient [2CL × ld], zero pads
+	dh         []float32 // gradient of the residual stream [C × ld]
+	dskip, da  []float32 // [C × n]
+	taps       []float32 // a layer's input at each tap's shift [K·C × n]
+	dout       []float32 // gradient of the WN output [Group × n]
+	tmp, tmp2  []float32 // [Group × n]
 
 	zz, logS float64 // Σz² and Σ log s of the last item
 }
@@ -202,6 +205,7 @@ func (w *worker) backward(m *Model, ex Example, store bool, dzScale, invN float3
 		w.dx[i] = z * dzScale
 	}
 	clear(w.dCond)
+	w.condPacked.Pack(cfg.NMels*G, n, w.cond, n)
 	for k := len(m.wts.flows) - 1; k >= 0; k-- {
 		fw, acc := &m.wts.flows[k], &w.acc.flows[k]
 		c, half := fw.c, fw.half
@@ -380,7 +384,7 @@ func (w *worker) wnBackward(m *Model, k int, tp *flowTape, dout, x0, dx0 []float
 
 	// The conditioning 1x1 conv, all layers at once. Its bias gradient is
 	// that of the in layers' biases.
-	nn.GemmNT(nc, rows, n, w.cond, n, w.dpre[pad:], ld, acc.condWT, rows, true)
+	w.condPacked.MulNT(rows, w.dpre[pad:], ld, acc.condWT, rows, true)
 	nn.Gemm(nc, n, rows, fw.condWT, rows, w.dpre[pad:], ld, w.dCond, n, true)
 }
 

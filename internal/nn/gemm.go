@@ -47,7 +47,7 @@ const (
 // row width, or a slice is too short for its view.
 func Gemm(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
 	checkMatrix("B", k, n, b, ldb)
-	multiply(m, n, k, a, lda, b, ldb, c, ldc, accumulate, false)
+	multiply(&gemmKernel, m, n, k, a, lda, nil, b, ldb, c, ldc, accumulate, false)
 }
 
 // GemmNT computes C = A·Bᵀ, or C += A·Bᵀ when accumulate is true: Gemm
@@ -61,13 +61,15 @@ func Gemm(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, 
 // smaller than a row.
 func GemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
 	checkMatrix("Bᵀ", n, k, b, ldb)
-	multiply(m, n, k, a, lda, b, ldb, c, ldc, accumulate, true)
+	multiply(&gemmKernel, m, n, k, a, lda, nil, b, ldb, c, ldc, accumulate, true)
 }
 
-// multiply checks A and C, settles empty products and runs gemm with the
-// dispatched kernel; B has been checked.
-func multiply(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate, transB bool) {
-	checkMatrix("A", m, k, a, lda)
+// multiply checks A (unless it is packed in pa) and C, settles empty
+// products and runs gemm; B has been checked.
+func multiply(kern *microKernel, m, n, k int, a []float32, lda int, pa *PackedMatrix, b []float32, ldb int, c []float32, ldc int, accumulate, transB bool) {
+	if pa == nil {
+		checkMatrix("A", m, k, a, lda)
+	}
 	checkMatrix("C", m, n, c, ldc)
 	if m == 0 || n == 0 {
 		return
@@ -80,7 +82,7 @@ func multiply(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float
 		}
 		return
 	}
-	gemm(&gemmKernel, m, n, k, a, lda, b, ldb, c, ldc, accumulate, transB)
+	gemm(kern, m, n, k, a, lda, pa, b, ldb, c, ldc, accumulate, transB)
 }
 
 // checkMatrix panics unless s can hold a rows×cols row-major view with row
@@ -98,14 +100,18 @@ func checkMatrix(name string, rows, cols int, s []float32, ld int) {
 
 // gemm runs the blocked product with micro-kernel kern, fanning out over
 // goroutines when the work is large enough. With transB, b holds Bᵀ
-// (n×k). Dimensions are positive and the views valid.
-func gemm(kern *microKernel, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate, transB bool) {
+// (n×k). A is pa when it is not nil (packed for kern), else a.
+// Dimensions are positive and the views valid.
+func gemm(kern *microKernel, m, n, k int, a []float32, lda int, pa *PackedMatrix, b []float32, ldb int, c []float32, ldc int, accumulate, transB bool) {
 	flops := 2 * float64(m) * float64(n) * float64(k)
 	workers := min(runtime.GOMAXPROCS(0), int(flops/minWorkerFlops))
 	// Split along N (time) when every worker gets a reasonable number of
-	// columns, otherwise along M. Column splits fall on whole micro-panels
-	// and 64-byte boundaries.
+	// columns, otherwise along M (never a packed A). Column splits fall on
+	// whole micro-panels and 64-byte boundaries.
 	alongN := n >= workers*minWorkerCols
+	if pa != nil && !alongN {
+		workers = 1
+	}
 	align, size := kern.nr, n
 	for align%colAlign != 0 {
 		align += kern.nr
@@ -116,7 +122,7 @@ func gemm(kern *microKernel, m, n, k int, a []float32, lda int, b []float32, ldb
 	workers = min(workers, ceilDiv(size, align))
 	if workers <= 1 {
 		s := getScratch(kern)
-		s.product(kern, m, n, k, a, lda, b, ldb, c, ldc, accumulate, transB)
+		s.product(kern, m, n, k, a, lda, pa, b, ldb, c, ldc, accumulate, transB)
 		scratchPool.Put(s)
 		return
 	}
@@ -125,7 +131,7 @@ func gemm(kern *microKernel, m, n, k int, a []float32, lda int, b []float32, ldb
 	f.parts = f.parts[:0]
 	chunk := roundUp(ceilDiv(size, workers), align)
 	for lo := 0; lo < size; lo += chunk {
-		p := gemmPart{wg: &f.wg, kern: kern, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate, transB: transB}
+		p := gemmPart{wg: &f.wg, kern: kern, m: m, n: n, k: k, a: a, lda: lda, pa: pa, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate, transB: transB}
 		hi := min(lo+chunk, size)
 		if alongN {
 			p.n, p.b, p.c = hi-lo, b[bOffset(0, lo, ldb, transB):], c[lo:]
@@ -146,6 +152,7 @@ type gemmPart struct {
 	m, n, k    int
 	a          []float32
 	lda        int
+	pa         *PackedMatrix
 	b          []float32
 	ldb        int
 	c          []float32
@@ -156,7 +163,7 @@ type gemmPart struct {
 
 func (p *gemmPart) run() {
 	s := getScratch(p.kern)
-	s.product(p.kern, p.m, p.n, p.k, p.a, p.lda, p.b, p.ldb, p.c, p.ldc, p.accumulate, p.transB)
+	s.product(p.kern, p.m, p.n, p.k, p.a, p.lda, p.pa, p.b, p.ldb, p.c, p.ldc, p.accumulate, p.transB)
 	scratchPool.Put(s)
 	p.wg.Done()
 }
@@ -222,13 +229,13 @@ func bOffset(p, j, ldb int, transB bool) int {
 // of M, every micro-panel of B is used once, so the kernel reads B in
 // place: packing would only add a copy, which costs as much as the
 // arithmetic when M is small.
-func (s *scratch) product(kern *microKernel, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate, transB bool) {
-	// Split each dimension into equal blocks so no block is a sliver.
-	kc := ceilDiv(k, ceilDiv(k, kcMax))
-	mc := roundUp(ceilDiv(m, ceilDiv(m, mcMax)), kern.mr)
+func (s *scratch) product(kern *microKernel, m, n, k int, a []float32, lda int, pa *PackedMatrix, b []float32, ldb int, c []float32, ldc int, accumulate, transB bool) {
+	mc, kc := blocking(kern, m, k)
 	nc := roundUp(ceilDiv(n, ceilDiv(n, ncMax)), kern.nr)
 	direct := m <= mc && !transB
-	s.a = grow(s.a, mc*kc)
+	if pa == nil {
+		s.a = grow(s.a, mc*kc)
+	}
 	if direct {
 		nc = n
 		s.b = grow(s.b, kern.nr*kc) // the edge micro-panel only
@@ -243,7 +250,12 @@ func (s *scratch) product(kern *microKernel, m, n, k int, a []float32, lda int, 
 			acc := accumulate || pc > 0
 			for ic := 0; ic < m; ic += mc {
 				mb := min(mc, m-ic)
-				packA(s.a, kern.mr, mb, kb, a[ic*lda+pc:], lda)
+				ap := s.a
+				if pa != nil {
+					ap = pa.data[pc*pa.rows+ic*kb:]
+				} else {
+					packA(ap, kern.mr, mb, kb, a[ic*lda+pc:], lda)
+				}
 				src := bPacked
 				switch {
 				case direct:
@@ -251,19 +263,28 @@ func (s *scratch) product(kern *microKernel, m, n, k int, a []float32, lda int, 
 				case ic == 0:
 					src = bPack
 				}
-				s.macro(kern, mb, nb, kb, bv, ldb, src, transB, c[ic*ldc+jc:], ldc, acc)
+				s.macro(kern, ap, mb, nb, kb, bv, ldb, src, transB, c[ic*ldc+jc:], ldc, acc)
 			}
 		}
 	}
 }
 
-// macro multiplies the packed mb×kb block of A by the kb×nb panel of B
+// blocking returns the row and depth blocks, mc and kc, of products of
+// m×k matrices A with kern: each dimension is split into equal blocks, so
+// no block is a sliver.
+func blocking(kern *microKernel, m, k int) (mc, kc int) {
+	kc = ceilDiv(k, ceilDiv(k, kcMax))
+	mc = roundUp(ceilDiv(m, ceilDiv(m, mcMax)), kern.mr)
+	return mc, kc
+}
+
+// macro multiplies the packed mb×kb block of A, ap, by the kb×nb panel of B
 // into C, one strip of micro-panel tiles per kernel call. src says where
 // the micro-panels of B are; b (row stride ldb) is the caller's panel, or
 // its transpose with transB (then src is never bDirect).
 // Edge tiles go through s.tile so the kernel never writes outside the
 // view.
-func (s *scratch) macro(kern *microKernel, mb, nb, kb int, b []float32, ldb int, src bSource, transB bool, c []float32, ldc int, accumulate bool) {
+func (s *scratch) macro(kern *microKernel, ap []float32, mb, nb, kb int, b []float32, ldb int, src bSource, transB bool, c []float32, ldc int, accumulate bool) {
 	mr, nr := kern.mr, kern.nr
 	full := mb / mr // tiles of full height
 	for jr := 0; jr < nb; jr += nr {
@@ -297,13 +318,13 @@ func (s *scratch) macro(kern *microKernel, mb, nb, kb int, b []float32, ldb int,
 		}
 		ir := 0
 		if w == nr && full > 0 {
-			kern.strip(kb, full, s.a, bp, ld, c[jr:], ldc, next, ldn, accumulate)
+			kern.strip(kb, full, ap, bp, ld, c[jr:], ldc, next, ldn, accumulate)
 			ir = full * mr
 		}
 		if ir == mb {
 			continue
 		}
-		kern.strip(kb, ceilDiv(mb-ir, mr), s.a[ir*kb:], bp, ld, s.tile, nr, next, ldn, false)
+		kern.strip(kb, ceilDiv(mb-ir, mr), ap[ir*kb:], bp, ld, s.tile, nr, next, ldn, false)
 		for i := 0; ir+i < mb; i++ {
 			dst := c[(ir+i)*ldc+jr : (ir+i)*ldc+jr+w]
 			t := s.tile[i*nr:]

@@ -86,7 +86,7 @@ func gemmWith(kern *microKernel) gemmFunc {
 		checkMatrix("B", k, n, b, ldb)
 		checkMatrix("C", m, n, c, ldc)
 		if m > 0 && n > 0 && k > 0 {
-			gemm(kern, m, n, k, a, lda, b, ldb, c, ldc, accumulate, false)
+			gemm(kern, m, n, k, a, lda, nil, b, ldb, c, ldc, accumulate, false)
 			return
 		}
 		Gemm(m, n, k, a, lda, b, ldb, c, ldc, accumulate)
@@ -106,7 +106,7 @@ func gemmNTWith(kern *microKernel) gemmFunc {
 		}
 		if m > 0 && n > 0 && k > 0 {
 			checkMatrix("Bᵀ", n, k, bt, ldbt)
-			gemm(kern, m, n, k, a, lda, bt, ldbt, c, ldc, accumulate, true)
+			gemm(kern, m, n, k, a, lda, nil, bt, ldbt, c, ldc, accumulate, true)
 			return
 		}
 		GemmNT(m, n, k, a, lda, bt, ldbt, c, ldc, accumulate)
@@ -194,6 +194,44 @@ func TestGemmNT(t *testing.T) {
 			for _, acc := range []bool{false, true} {
 				t.Run(fmt.Sprintf("%s/%v_acc%v", kern.name, tc, acc), func(t *testing.T) {
 					checkGemm(t, gemmNTWith(kern), tc, acc)
+				})
+			}
+		}
+	}
+}
+
+// gemmPackedWith returns a gemmFunc that packs A for kern into a
+// PackedMatrix and multiplies with Mul, or with MulNT on a transposed copy
+// of B.
+func gemmPackedWith(kern *microKernel, transB bool) gemmFunc {
+	return func(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
+		var p PackedMatrix
+		p.pack(kern, m, k, a, lda)
+		if !transB {
+			p.Mul(n, b, ldb, c, ldc, accumulate)
+			return
+		}
+		bt := make([]float32, n*k)
+		for q := 0; q < k; q++ {
+			for j := 0; j < n; j++ {
+				bt[j*k+q] = b[q*ldb+j]
+			}
+		}
+		p.MulNT(n, bt, max(k, 1), c, ldc, accumulate)
+	}
+}
+
+// TestPackedMatrix checks products with a packed A, plain and with B
+// transposed, on every kernel.
+func TestPackedMatrix(t *testing.T) {
+	for _, kern := range testKernels() {
+		for _, transB := range []bool{false, true} {
+			for _, tc := range gemmCases {
+				if raceEnabled && tc.m*tc.n*tc.k > 1<<18 {
+					continue // slow when instrumented
+				}
+				t.Run(fmt.Sprintf("%s/nt%v/%v", kern.name, transB, tc), func(t *testing.T) {
+					checkGemm(t, gemmPackedWith(kern, transB), tc, true)
 				})
 			}
 		}
