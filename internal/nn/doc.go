@@ -1,12 +1,14 @@
-// Package nn holds the numeric kernels behind the vocoder: single-precision
-// matrix multiplication on row-major slices, the convolution shapes WaveGlow
-// is built from, the gated activation, an elementwise exponential and the
-// block transpose that puts a frame-by-frame GEMM's output in place.
+// Package nn holds the numeric kernels behind the vocoder and its trainer:
+// single-precision matrix multiplication on row-major slices (A·B, A·Bᵀ,
+// and with A packed once for repeated products), the convolution shapes
+// WaveGlow is built from, the gated activation (whole, or as the tanh and
+// σ halves training keeps), an elementwise exponential and the block
+// transpose that puts a frame-by-frame GEMM's output in place.
 //
 // Tensors are plain []float32 slices with explicit dimensions and row
 // strides, in channel-major layout ([channels × time], time contiguous).
 // Every kernel here is pure computation: no allocation that outlives the
-// call, safe for concurrent use. Large calls are split over up to
+// call (a PackedMatrix owns its packed copy), safe for concurrent use. Large calls are split over up to
 // runtime.GOMAXPROCS(0) goroutines: the caller and long-lived helper
 // goroutines, started on first use, that park between calls.
 //
