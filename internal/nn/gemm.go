@@ -228,11 +228,16 @@ func bOffset(p, j, ldb int, transB bool) int {
 // later blocks of A reuse the packed panel. When one block of A covers all
 // of M, every micro-panel of B is used once, so the kernel reads B in
 // place: packing would only add a copy, which costs as much as the
-// arithmetic when M is small.
+// arithmetic when M is small (and K too, see below).
 func (s *scratch) product(kern *microKernel, m, n, k int, a []float32, lda int, pa *PackedMatrix, b []float32, ldb int, c []float32, ldc int, accumulate, transB bool) {
 	mc, kc := blocking(kern, m, k)
 	nc := roundUp(ceilDiv(n, ceilDiv(n, ncMax)), kern.nr)
-	direct := m <= mc && !transB
+	// Reading B in place walks kc rows of B for every micro-panel, each
+	// row on its own page once ldb is large: past 64 rows that overflows
+	// the L1 TLB (64 entries on Zen 3), so deeper blocks are packed
+	// (the training upsampler's 63×80·80×4096: 37–40 → 55–60 GFLOP/s on
+	// one core, BenchmarkGemm/M63_K80_N4096).
+	direct := m <= mc && !transB && kc <= 64
 	if pa == nil {
 		s.a = grow(s.a, mc*kc)
 	}

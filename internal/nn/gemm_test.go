@@ -455,6 +455,7 @@ var benchShapes = []struct{ m, k, n int }{
 	{8, 32, 5500},     // small model: end layer
 	{32, 4, 5500},     // small model: start layer
 	{12, 3, 5500},     // tiny K and M
+	{63, 80, 4096},    // training: upsampler, frames × mel channels
 }
 
 func BenchmarkGemm(b *testing.B) {
