@@ -406,24 +406,33 @@ func packB(dst []float32, nr, kc, w int, b []float32, ldb int) {
 // block, zero past w.
 func packBT(dst []float32, nr, kc, w int, bt []float32, ldb int) {
 	dst = dst[:kc*nr]
-	if nr != 24 || w != 24 {
+	if nr != 24 {
 		packA(dst, nr, w, kc, bt, ldb) // the same layout: one micro-panel of A
 		return
 	}
-	// Eight columns of the 24 rows at a time: the 8×24 block of dst
-	// (768 bytes) stays in L1 while the rows are read in order.
+	// Eight columns of the rows at a time: the 8×24 block of dst (768
+	// bytes) stays in L1 while the rows are read in order.
 	p0 := 0
 	for ; p0+8 <= kc; p0 += 8 {
 		d := (*[8 * 24]float32)(dst[p0*24:])
-		for i := 0; i < 24; i++ {
+		for i := 0; i < w; i++ {
 			r := (*[8]float32)(bt[i*ldb+p0:])
 			d[i], d[24+i], d[48+i], d[72+i] = r[0], r[1], r[2], r[3]
 			d[96+i], d[120+i], d[144+i], d[168+i] = r[4], r[5], r[6], r[7]
 		}
+		for i := w; i < 24; i++ {
+			d[i], d[24+i], d[48+i], d[72+i] = 0, 0, 0, 0
+			d[96+i], d[120+i], d[144+i], d[168+i] = 0, 0, 0, 0
+		}
 	}
-	for i := 0; i < 24 && p0 < kc; i++ {
-		for p, v := range bt[i*ldb+p0 : i*ldb+kc] {
-			dst[(p0+p)*24+i] = v
+	for p := p0; p < kc; p++ {
+		row := dst[p*24 : p*24+24]
+		for i := range row {
+			if i < w {
+				row[i] = bt[i*ldb+p]
+			} else {
+				row[i] = 0
+			}
 		}
 	}
 }
