@@ -50,8 +50,7 @@ func gatedRows(dst, filter, gate []float32, rows, n int, bias []float32) {
 		p.apply()
 		return
 	}
-	f := gatedFanPool.Get().(*gatedFan)
-	f.parts = f.parts[:0]
+	f := getFan[gatedPart](&gatedFanPool)
 	chunk := ceilDiv(rows, workers)
 	for lo := 0; lo < rows; lo += chunk {
 		hi := min(lo+chunk, rows)
@@ -61,9 +60,7 @@ func gatedRows(dst, filter, gate []float32, rows, n int, bias []float32) {
 		}
 		f.parts = append(f.parts, p)
 	}
-	split(f.parts, &f.wg)
-	clear(f.parts)
-	gatedFanPool.Put(f)
+	runFan(&gatedFanPool, f)
 }
 
 // gatedPart is one goroutine's rows of a gated activation.
@@ -91,13 +88,8 @@ func (p *gatedPart) apply() {
 	}
 }
 
-// gatedFan is the pooled state of one split gated activation.
-type gatedFan struct {
-	wg    sync.WaitGroup
-	parts []gatedPart
-}
-
-var gatedFanPool = sync.Pool{New: func() any { return new(gatedFan) }}
+// gatedFanPool holds the state of split gated activations.
+var gatedFanPool = sync.Pool{New: func() any { return new(fan[gatedPart]) }}
 
 // gatedGo is the portable gated activation: dst[i] = tanh(filter[i]+fb) ·
 // σ(gate[i]+gb), each sum rounded to float32, the functions evaluated in

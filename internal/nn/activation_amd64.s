@@ -2,130 +2,51 @@
 
 #include "textflag.h"
 
-// Constants, each repeated in the four float64 lanes of a ymm register.
-DATA signbit<>+0(SB)/8, $0x8000000000000000
-DATA signbit<>+8(SB)/8, $0x8000000000000000
-DATA signbit<>+16(SB)/8, $0x8000000000000000
-DATA signbit<>+24(SB)/8, $0x8000000000000000
-GLOBL signbit<>(SB), RODATA|NOPTR, $32
+// CONST4 defines sym<> as the float64 (or 64-bit pattern) v repeated in
+// the four lanes of a ymm register.
+#define CONST4(sym, v) \
+	DATA sym<>+0(SB)/8, v;  \
+	DATA sym<>+8(SB)/8, v;  \
+	DATA sym<>+16(SB)/8, v; \
+	DATA sym<>+24(SB)/8, v; \
+	GLOBL sym<>(SB), RODATA|NOPTR, $32
 
-DATA absmask<>+0(SB)/8, $0x7fffffffffffffff
-DATA absmask<>+8(SB)/8, $0x7fffffffffffffff
-DATA absmask<>+16(SB)/8, $0x7fffffffffffffff
-DATA absmask<>+24(SB)/8, $0x7fffffffffffffff
-GLOBL absmask<>(SB), RODATA|NOPTR, $32
+// Sign and magnitude masks.
+CONST4(signbit, $0x8000000000000000)
+CONST4(absmask, $0x7fffffffffffffff)
 
 // expLo and expHi bound the arguments of the exponentials: e^−240 and
 // e^100 are normal float64 values well outside float32's range.
-DATA expLo<>+0(SB)/8, $-240.0
-DATA expLo<>+8(SB)/8, $-240.0
-DATA expLo<>+16(SB)/8, $-240.0
-DATA expLo<>+24(SB)/8, $-240.0
-GLOBL expLo<>(SB), RODATA|NOPTR, $32
+CONST4(expLo, $-240.0)
+CONST4(expHi, $100.0)
 
-DATA expHi<>+0(SB)/8, $100.0
-DATA expHi<>+8(SB)/8, $100.0
-DATA expHi<>+16(SB)/8, $100.0
-DATA expHi<>+24(SB)/8, $100.0
-GLOBL expHi<>(SB), RODATA|NOPTR, $32
-
+// −0 as a float32: the bias that leaves every value as it is.
 DATA negzero<>+0(SB)/4, $0x80000000
 GLOBL negzero<>(SB), RODATA|NOPTR, $4
 
-DATA one<>+0(SB)/8, $1.0
-DATA one<>+8(SB)/8, $1.0
-DATA one<>+16(SB)/8, $1.0
-DATA one<>+24(SB)/8, $1.0
-GLOBL one<>(SB), RODATA|NOPTR, $32
-
-DATA two<>+0(SB)/8, $2.0
-DATA two<>+8(SB)/8, $2.0
-DATA two<>+16(SB)/8, $2.0
-DATA two<>+24(SB)/8, $2.0
-GLOBL two<>(SB), RODATA|NOPTR, $32
-
-DATA log2e<>+0(SB)/8, $1.4426950408889634
-DATA log2e<>+8(SB)/8, $1.4426950408889634
-DATA log2e<>+16(SB)/8, $1.4426950408889634
-DATA log2e<>+24(SB)/8, $1.4426950408889634
-GLOBL log2e<>(SB), RODATA|NOPTR, $32
+CONST4(one, $1.0)
+CONST4(two, $2.0)
+CONST4(log2e, $1.4426950408889634)
 
 // shifter is 1.5·2^52 + 1023: adding it rounds to an integer n and leaves
 // n + 1023, the biased exponent of 2^n, in the low mantissa bits.
-DATA shifter<>+0(SB)/8, $0x43380000000003ff
-DATA shifter<>+8(SB)/8, $0x43380000000003ff
-DATA shifter<>+16(SB)/8, $0x43380000000003ff
-DATA shifter<>+24(SB)/8, $0x43380000000003ff
-GLOBL shifter<>(SB), RODATA|NOPTR, $32
+CONST4(shifter, $0x43380000000003ff)
 
 // ln2hi + ln2lo = ln 2 (fdlibm's split; n·ln2hi is exact).
-DATA ln2hi<>+0(SB)/8, $6.93147180369123816490e-01
-DATA ln2hi<>+8(SB)/8, $6.93147180369123816490e-01
-DATA ln2hi<>+16(SB)/8, $6.93147180369123816490e-01
-DATA ln2hi<>+24(SB)/8, $6.93147180369123816490e-01
-GLOBL ln2hi<>(SB), RODATA|NOPTR, $32
-
-DATA ln2lo<>+0(SB)/8, $1.90821492927058770002e-10
-DATA ln2lo<>+8(SB)/8, $1.90821492927058770002e-10
-DATA ln2lo<>+16(SB)/8, $1.90821492927058770002e-10
-DATA ln2lo<>+24(SB)/8, $1.90821492927058770002e-10
-GLOBL ln2lo<>(SB), RODATA|NOPTR, $32
+CONST4(ln2hi, $6.93147180369123816490e-01)
+CONST4(ln2lo, $1.90821492927058770002e-10)
 
 // Taylor coefficients 1/j! of e^r − 1 = r + r²·(c2 + c3·r + … + c10·r⁸).
 // For |r| ≤ ln2/2 the first omitted term is below 7e−13 of the sum.
-DATA c2<>+0(SB)/8, $0.5
-DATA c2<>+8(SB)/8, $0.5
-DATA c2<>+16(SB)/8, $0.5
-DATA c2<>+24(SB)/8, $0.5
-GLOBL c2<>(SB), RODATA|NOPTR, $32
-
-DATA c3<>+0(SB)/8, $0.16666666666666666
-DATA c3<>+8(SB)/8, $0.16666666666666666
-DATA c3<>+16(SB)/8, $0.16666666666666666
-DATA c3<>+24(SB)/8, $0.16666666666666666
-GLOBL c3<>(SB), RODATA|NOPTR, $32
-
-DATA c4<>+0(SB)/8, $0.041666666666666664
-DATA c4<>+8(SB)/8, $0.041666666666666664
-DATA c4<>+16(SB)/8, $0.041666666666666664
-DATA c4<>+24(SB)/8, $0.041666666666666664
-GLOBL c4<>(SB), RODATA|NOPTR, $32
-
-DATA c5<>+0(SB)/8, $8.333333333333333e-03
-DATA c5<>+8(SB)/8, $8.333333333333333e-03
-DATA c5<>+16(SB)/8, $8.333333333333333e-03
-DATA c5<>+24(SB)/8, $8.333333333333333e-03
-GLOBL c5<>(SB), RODATA|NOPTR, $32
-
-DATA c6<>+0(SB)/8, $1.388888888888889e-03
-DATA c6<>+8(SB)/8, $1.388888888888889e-03
-DATA c6<>+16(SB)/8, $1.388888888888889e-03
-DATA c6<>+24(SB)/8, $1.388888888888889e-03
-GLOBL c6<>(SB), RODATA|NOPTR, $32
-
-DATA c7<>+0(SB)/8, $1.984126984126984e-04
-DATA c7<>+8(SB)/8, $1.984126984126984e-04
-DATA c7<>+16(SB)/8, $1.984126984126984e-04
-DATA c7<>+24(SB)/8, $1.984126984126984e-04
-GLOBL c7<>(SB), RODATA|NOPTR, $32
-
-DATA c8<>+0(SB)/8, $2.48015873015873e-05
-DATA c8<>+8(SB)/8, $2.48015873015873e-05
-DATA c8<>+16(SB)/8, $2.48015873015873e-05
-DATA c8<>+24(SB)/8, $2.48015873015873e-05
-GLOBL c8<>(SB), RODATA|NOPTR, $32
-
-DATA c9<>+0(SB)/8, $2.7557319223985893e-06
-DATA c9<>+8(SB)/8, $2.7557319223985893e-06
-DATA c9<>+16(SB)/8, $2.7557319223985893e-06
-DATA c9<>+24(SB)/8, $2.7557319223985893e-06
-GLOBL c9<>(SB), RODATA|NOPTR, $32
-
-DATA c10<>+0(SB)/8, $2.755731922398589e-07
-DATA c10<>+8(SB)/8, $2.755731922398589e-07
-DATA c10<>+16(SB)/8, $2.755731922398589e-07
-DATA c10<>+24(SB)/8, $2.755731922398589e-07
-GLOBL c10<>(SB), RODATA|NOPTR, $32
+CONST4(c2, $0.5)
+CONST4(c3, $0.16666666666666666)
+CONST4(c4, $0.041666666666666664)
+CONST4(c5, $8.333333333333333e-03)
+CONST4(c6, $1.388888888888889e-03)
+CONST4(c7, $1.984126984126984e-04)
+CONST4(c8, $2.48015873015873e-05)
+CONST4(c9, $2.7557319223985893e-06)
+CONST4(c10, $2.755731922398589e-07)
 
 // REDUCE splits v (float64 lanes, finite, in [−240, 100]) as v = n·ln2 + r
 // with |r| ≤ ln2/2: s = 2^n and r replaces v. t is clobbered.

@@ -43,8 +43,7 @@ func TransposeBlocks(dst []float32, cols int, src []float32, rows, block int, bi
 		p.apply()
 		return
 	}
-	f := transposeFanPool.Get().(*transposeFan)
-	f.parts = f.parts[:0]
+	f := getFan[transposePart](&transposeFanPool)
 	chunk := ceilDiv(blocks, workers)
 	for t0 := 0; t0 < blocks; t0 += chunk {
 		f.parts = append(f.parts, transposePart{
@@ -52,9 +51,7 @@ func TransposeBlocks(dst []float32, cols int, src []float32, rows, block int, bi
 			t0: t0, t1: min(t0+chunk, blocks),
 		})
 	}
-	split(f.parts, &f.wg)
-	clear(f.parts)
-	transposeFanPool.Put(f)
+	runFan(&transposeFanPool, f)
 }
 
 // minTransposeValues is the fewest values a goroutine of a split
@@ -97,10 +94,5 @@ func (p *transposePart) apply() {
 	}
 }
 
-// transposeFan is the pooled state of one split TransposeBlocks.
-type transposeFan struct {
-	wg    sync.WaitGroup
-	parts []transposePart
-}
-
-var transposeFanPool = sync.Pool{New: func() any { return new(transposeFan) }}
+// transposeFanPool holds the state of split TransposeBlocks calls.
+var transposeFanPool = sync.Pool{New: func() any { return new(fan[transposePart]) }}

@@ -47,7 +47,7 @@ const (
 // row width, or a slice is too short for its view.
 func Gemm(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
 	checkMatrix("B", k, n, b, ldb)
-	multiply(&gemmKernel, m, n, k, a, lda, nil, b, ldb, c, ldc, accumulate, false)
+	multiply(&gemmKernel, operands{m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate})
 }
 
 // GemmNT computes C = A·Bᵀ, or C += A·Bᵀ when accumulate is true: Gemm
@@ -61,28 +61,43 @@ func Gemm(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, 
 // smaller than a row.
 func GemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
 	checkMatrix("Bᵀ", n, k, b, ldb)
-	multiply(&gemmKernel, m, n, k, a, lda, nil, b, ldb, c, ldc, accumulate, true)
+	multiply(&gemmKernel, operands{m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, transB: true, c: c, ldc: ldc, accumulate: accumulate})
 }
 
-// multiply checks A (unless it is packed in pa) and C, settles empty
-// products and runs gemm; B has been checked.
-func multiply(kern *microKernel, m, n, k int, a []float32, lda int, pa *PackedMatrix, b []float32, ldb int, c []float32, ldc int, accumulate, transB bool) {
-	if pa == nil {
-		checkMatrix("A", m, k, a, lda)
+// operands describes one product C (+)= A·B: the dimensions, A as a view
+// (a, lda) or packed (pa), B as a view of B or, with transB, of Bᵀ, and C.
+type operands struct {
+	m, n, k    int
+	a          []float32
+	lda        int
+	pa         *PackedMatrix
+	b          []float32
+	ldb        int
+	transB     bool
+	c          []float32
+	ldc        int
+	accumulate bool
+}
+
+// multiply checks A (unless it is packed) and C, settles empty products
+// and runs gemm; B has been checked.
+func multiply(kern *microKernel, op operands) {
+	if op.pa == nil {
+		checkMatrix("A", op.m, op.k, op.a, op.lda)
 	}
-	checkMatrix("C", m, n, c, ldc)
-	if m == 0 || n == 0 {
+	checkMatrix("C", op.m, op.n, op.c, op.ldc)
+	if op.m == 0 || op.n == 0 {
 		return
 	}
-	if k == 0 {
-		if !accumulate {
-			for i := 0; i < m; i++ {
-				clear(c[i*ldc : i*ldc+n])
+	if op.k == 0 {
+		if !op.accumulate {
+			for i := 0; i < op.m; i++ {
+				clear(op.c[i*op.ldc : i*op.ldc+op.n])
 			}
 		}
 		return
 	}
-	gemm(kern, m, n, k, a, lda, pa, b, ldb, c, ldc, accumulate, transB)
+	gemm(kern, op)
 }
 
 // checkMatrix panics unless s can hold a rows×cols row-major view with row
@@ -99,17 +114,17 @@ func checkMatrix(name string, rows, cols int, s []float32, ld int) {
 }
 
 // gemm runs the blocked product with micro-kernel kern, fanning out over
-// goroutines when the work is large enough. With transB, b holds Bᵀ
-// (n×k). A is pa when it is not nil (packed for kern), else a.
-// Dimensions are positive and the views valid.
-func gemm(kern *microKernel, m, n, k int, a []float32, lda int, pa *PackedMatrix, b []float32, ldb int, c []float32, ldc int, accumulate, transB bool) {
-	flops := 2 * float64(m) * float64(n) * float64(k)
+// goroutines when the work is large enough. A packed A must be packed for
+// kern. Dimensions are positive and the views valid.
+func gemm(kern *microKernel, op operands) {
+	m, n := op.m, op.n
+	flops := 2 * float64(m) * float64(n) * float64(op.k)
 	workers := min(runtime.GOMAXPROCS(0), int(flops/minWorkerFlops))
 	// Split along N (time) when every worker gets a reasonable number of
 	// columns, otherwise along M (never a packed A). Column splits fall on
 	// whole micro-panels and 64-byte boundaries.
 	alongN := n >= workers*minWorkerCols
-	if pa != nil && !alongN {
+	if op.pa != nil && !alongN {
 		workers = 1
 	}
 	align, size := kern.nr, n
@@ -122,59 +137,42 @@ func gemm(kern *microKernel, m, n, k int, a []float32, lda int, pa *PackedMatrix
 	workers = min(workers, ceilDiv(size, align))
 	if workers <= 1 {
 		s := getScratch(kern)
-		s.product(kern, m, n, k, a, lda, pa, b, ldb, c, ldc, accumulate, transB)
+		s.product(kern, op)
 		scratchPool.Put(s)
 		return
 	}
 
-	f := fanPool.Get().(*gemmFan)
-	f.parts = f.parts[:0]
+	f := getFan[gemmPart](&gemmFanPool)
 	chunk := roundUp(ceilDiv(size, workers), align)
 	for lo := 0; lo < size; lo += chunk {
-		p := gemmPart{wg: &f.wg, kern: kern, m: m, n: n, k: k, a: a, lda: lda, pa: pa, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate, transB: transB}
+		p := gemmPart{wg: &f.wg, kern: kern, op: op}
 		hi := min(lo+chunk, size)
 		if alongN {
-			p.n, p.b, p.c = hi-lo, b[bOffset(0, lo, ldb, transB):], c[lo:]
+			p.op.n, p.op.b, p.op.c = hi-lo, op.b[bOffset(0, lo, op.ldb, op.transB):], op.c[lo:]
 		} else {
-			p.m, p.a, p.c = hi-lo, a[lo*lda:], c[lo*ldc:]
+			p.op.m, p.op.a, p.op.c = hi-lo, op.a[lo*op.lda:], op.c[lo*op.ldc:]
 		}
 		f.parts = append(f.parts, p)
 	}
-	split(f.parts, &f.wg)
-	clear(f.parts) // drop the references to the operands
-	fanPool.Put(f)
+	runFan(&gemmFanPool, f)
 }
 
 // gemmPart is one worker's share of a split product.
 type gemmPart struct {
-	wg         *sync.WaitGroup
-	kern       *microKernel
-	m, n, k    int
-	a          []float32
-	lda        int
-	pa         *PackedMatrix
-	b          []float32
-	ldb        int
-	c          []float32
-	ldc        int
-	accumulate bool
-	transB     bool
+	wg   *sync.WaitGroup
+	kern *microKernel
+	op   operands
 }
 
 func (p *gemmPart) run() {
 	s := getScratch(p.kern)
-	s.product(p.kern, p.m, p.n, p.k, p.a, p.lda, p.pa, p.b, p.ldb, p.c, p.ldc, p.accumulate, p.transB)
+	s.product(p.kern, p.op)
 	scratchPool.Put(s)
 	p.wg.Done()
 }
 
-// gemmFan is the pooled state of one split product.
-type gemmFan struct {
-	wg    sync.WaitGroup
-	parts []gemmPart
-}
-
-var fanPool = sync.Pool{New: func() any { return new(gemmFan) }}
+// gemmFanPool holds the state of split products.
+var gemmFanPool = sync.Pool{New: func() any { return new(fan[gemmPart]) }}
 
 // scratch is one goroutine's packing memory.
 type scratch struct {
@@ -220,8 +218,8 @@ func bOffset(p, j, ldb int, transB bool) int {
 }
 
 // product computes C (+)= A·B single-threaded: the three cache-blocking
-// loops of the Goto/BLIS scheme around the macro-kernel. With transB, b
-// holds Bᵀ, and B is always packed.
+// loops of the Goto/BLIS scheme around the macro-kernel. Bᵀ (transB) is
+// always packed.
 //
 // The first block of A packs each micro-panel of B right before the
 // kernel uses it, so B comes from memory once and is hot when first used;
@@ -229,7 +227,11 @@ func bOffset(p, j, ldb int, transB bool) int {
 // of M, every micro-panel of B is used once, so the kernel reads B in
 // place: packing would only add a copy, which costs as much as the
 // arithmetic when M is small (and K too, see below).
-func (s *scratch) product(kern *microKernel, m, n, k int, a []float32, lda int, pa *PackedMatrix, b []float32, ldb int, c []float32, ldc int, accumulate, transB bool) {
+func (s *scratch) product(kern *microKernel, op operands) {
+	m, n, k := op.m, op.n, op.k
+	a, lda, pa := op.a, op.lda, op.pa
+	b, ldb, transB := op.b, op.ldb, op.transB
+	c, ldc := op.c, op.ldc
 	mc, kc := blocking(kern, m, k)
 	nc := roundUp(ceilDiv(n, ceilDiv(n, ncMax)), kern.nr)
 	// Reading B in place walks kc rows of B for every micro-panel, each
@@ -252,7 +254,7 @@ func (s *scratch) product(kern *microKernel, m, n, k int, a []float32, lda int, 
 		for pc := 0; pc < k; pc += kc {
 			kb := min(kc, k-pc)
 			bv := b[bOffset(pc, jc, ldb, transB):]
-			acc := accumulate || pc > 0
+			acc := op.accumulate || pc > 0
 			for ic := 0; ic < m; ic += mc {
 				mb := min(mc, m-ic)
 				ap := s.a

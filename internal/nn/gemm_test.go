@@ -86,7 +86,7 @@ func gemmWith(kern *microKernel) gemmFunc {
 		checkMatrix("B", k, n, b, ldb)
 		checkMatrix("C", m, n, c, ldc)
 		if m > 0 && n > 0 && k > 0 {
-			gemm(kern, m, n, k, a, lda, nil, b, ldb, c, ldc, accumulate, false)
+			gemm(kern, operands{m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate})
 			return
 		}
 		Gemm(m, n, k, a, lda, b, ldb, c, ldc, accumulate)
@@ -106,7 +106,7 @@ func gemmNTWith(kern *microKernel) gemmFunc {
 		}
 		if m > 0 && n > 0 && k > 0 {
 			checkMatrix("Bᵀ", n, k, bt, ldbt)
-			gemm(kern, m, n, k, a, lda, nil, bt, ldbt, c, ldc, accumulate, true)
+			gemm(kern, operands{m: m, n: n, k: k, a: a, lda: lda, b: bt, ldb: ldbt, transB: true, c: c, ldc: ldc, accumulate: accumulate})
 			return
 		}
 		GemmNT(m, n, k, a, lda, bt, ldbt, c, ldc, accumulate)

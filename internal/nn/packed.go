@@ -60,5 +60,5 @@ func (p *PackedMatrix) MulNT(n int, b []float32, ldb int, c []float32, ldc int, 
 }
 
 func (p *PackedMatrix) mul(n int, b []float32, ldb int, c []float32, ldc int, accumulate, transB bool) {
-	multiply(p.kern, p.m, n, p.k, nil, 0, p, b, ldb, c, ldc, accumulate, transB)
+	multiply(p.kern, operands{m: p.m, n: n, k: p.k, pa: p, b: b, ldb: ldb, transB: transB, c: c, ldc: ldc, accumulate: accumulate})
 }

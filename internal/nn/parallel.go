@@ -50,6 +50,31 @@ func helper() {
 	}
 }
 
+// fan is the pooled state of one split call: its parts, each of which
+// holds &wg, and the WaitGroup they signal.
+type fan[T any] struct {
+	wg    sync.WaitGroup
+	parts []T
+}
+
+// getFan returns an empty fan from pool, whose New makes *fan[T].
+func getFan[T any](pool *sync.Pool) *fan[T] {
+	f := pool.Get().(*fan[T])
+	f.parts = f.parts[:0]
+	return f
+}
+
+// runFan runs f's parts (see split), then drops their references to the
+// operands and returns f to pool.
+func runFan[T any, P interface {
+	*T
+	task
+}](pool *sync.Pool, f *fan[T]) {
+	split[T, P](f.parts, &f.wg)
+	clear(f.parts)
+	pool.Put(f)
+}
+
 // split runs parts[1:] on helpers (or inline when none is idle) and
 // parts[0] on the calling goroutine, and returns when all are done. Each
 // part's run calls wg.Done once.
