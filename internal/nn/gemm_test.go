@@ -458,6 +458,22 @@ var benchShapes = []struct{ m, k, n int }{
 	{63, 80, 4096},    // training: upsampler, frames × mel channels
 }
 
+// BenchmarkKernelPeak measures the dispatched micro-kernel alone on
+// operands that stay in L1 (a 128-deep strip of four tiles): the ceiling
+// that the GEMM's cache blocking and packing work towards.
+func BenchmarkKernelPeak(b *testing.B) {
+	kern := &gemmKernel
+	const k, tiles = 128, 4
+	ap := make([]float32, tiles*kern.mr*k)
+	bp := make([]float32, k*kern.nr)
+	c := make([]float32, tiles*kern.mr*kern.nr)
+	b.ResetTimer()
+	for range b.N {
+		kern.strip(k, tiles, ap, bp, kern.nr, c, kern.nr, nil, 0, false)
+	}
+	b.ReportMetric(2*float64(tiles*kern.mr*kern.nr*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
 func BenchmarkGemm(b *testing.B) {
 	for _, s := range benchShapes {
 		b.Run(fmt.Sprintf("M%d_K%d_N%d", s.m, s.k, s.n), func(b *testing.B) {
