@@ -1,10 +1,8 @@
 package torchfile
 
 import (
-	"archive/zip"
 	"bytes"
 	"fmt"
-	"io"
 	"math"
 	"strings"
 	"testing"
@@ -24,27 +22,13 @@ type npyArray struct {
 // (npy.ReadNPZ returns a map).
 func readNPZ(t testing.TB, path string) []npyArray {
 	t.Helper()
-	zr, err := zip.OpenReader(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer zr.Close()
 	var out []npyArray
-	for _, f := range zr.File {
-		rc, err := f.Open()
+	for _, m := range readZip(t, path) {
+		a, err := npy.Read(bytes.NewReader(m.data), 0)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %s: %v", path, m.name, err)
 		}
-		b, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := npy.Read(bytes.NewReader(b), 0)
-		if err != nil {
-			t.Fatalf("%s: %s: %v", path, f.Name, err)
-		}
-		out = append(out, npyArray{name: strings.TrimSuffix(f.Name, ".npy"), shape: a.Shape, data: a.Data})
+		out = append(out, npyArray{name: strings.TrimSuffix(m.name, ".npy"), shape: a.Shape, data: a.Data})
 	}
 	return out
 }

@@ -414,22 +414,20 @@ func (s *scanner) step(op byte) error {
 
 	case opShortBinString, opShortBinUnicode:
 		return s.counted(1)
-	case opBinString, opBinUnicode:
-		if op == opBinString {
-			// BINSTRING's length is signed.
-			b, err := s.read(4)
-			if err != nil {
-				return err
-			}
-			if b[3]&0x80 != 0 {
-				return fmt.Errorf("%w: negative BINSTRING length", ErrFormat)
-			}
-			n := int64(binary.LittleEndian.Uint32(b))
-			return s.countedN(n)
-		}
+	case opBinUnicode:
 		return s.counted(4)
 	case opBinUnicode8:
 		return s.counted(8)
+	case opBinString:
+		// BINSTRING's length is signed.
+		b, err := s.read(4)
+		if err != nil {
+			return err
+		}
+		if b[3]&0x80 != 0 {
+			return fmt.Errorf("%w: negative BINSTRING length", ErrFormat)
+		}
+		return s.countedN(int64(binary.LittleEndian.Uint32(b)))
 	case opString:
 		l, err := s.line()
 		if err != nil {

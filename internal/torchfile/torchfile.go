@@ -83,58 +83,53 @@ type AdamState struct {
 // id(param)) and mapped to names in parameter order; for a plain state dict
 // every entry counts as a parameter.
 func Load(path string) (*Checkpoint, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("torchfile: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("torchfile: %w", err)
-	}
-	ck, err := load(f, fi.Size())
-	if err != nil {
-		return nil, fmt.Errorf("torchfile: %s: %w", path, err)
-	}
-	return ck, nil
+	return loadFile(path, load)
 }
 
 // LoadReader is Load for a file of the given size read through r.
 func LoadReader(r io.ReaderAt, size int64) (*Checkpoint, error) {
-	ck, err := load(r, size)
-	if err != nil {
-		return nil, fmt.Errorf("torchfile: %w", err)
-	}
-	return ck, nil
+	return loadReader(r, size, load)
 }
 
 // LoadTensor reads a file holding a single saved tensor, such as a Tacotron2
 // mel spectrogram ([n_mels, T] or [1, n_mels, T]), possibly a non-contiguous
 // view such as a transpose.
 func LoadTensor(path string) (Tensor, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return Tensor{}, fmt.Errorf("torchfile: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return Tensor{}, fmt.Errorf("torchfile: %w", err)
-	}
-	t, err := loadTensor(f, fi.Size())
-	if err != nil {
-		return Tensor{}, fmt.Errorf("torchfile: %s: %w", path, err)
-	}
-	return t, nil
+	return loadFile(path, loadTensor)
 }
 
 // LoadTensorReader is LoadTensor for a file of the given size read through r.
 func LoadTensorReader(r io.ReaderAt, size int64) (Tensor, error) {
-	t, err := loadTensor(r, size)
+	return loadReader(r, size, loadTensor)
+}
+
+// loadFile runs a loader on the file at path, naming the path in its errors.
+func loadFile[T any](path string, load func(io.ReaderAt, int64) (T, error)) (T, error) {
+	var zero T
+	f, err := os.Open(path)
 	if err != nil {
-		return Tensor{}, fmt.Errorf("torchfile: %w", err)
+		return zero, fmt.Errorf("torchfile: %w", err)
 	}
-	return t, nil
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return zero, fmt.Errorf("torchfile: %w", err)
+	}
+	v, err := load(f, fi.Size())
+	if err != nil {
+		return zero, fmt.Errorf("torchfile: %s: %w", path, err)
+	}
+	return v, nil
+}
+
+// loadReader runs a loader on r, prefixing its errors with the package name.
+func loadReader[T any](r io.ReaderAt, size int64, load func(io.ReaderAt, int64) (T, error)) (T, error) {
+	v, err := load(r, size)
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("torchfile: %w", err)
+	}
+	return v, nil
 }
 
 func loadTensor(r io.ReaderAt, size int64) (Tensor, error) {

@@ -39,10 +39,10 @@ func unpickle(data []byte, pl func(pid any) (any, error)) (result any, err error
 // only callables (for REDUCE) are the tensor and container constructors below.
 // Any other global is refused with ErrForbiddenGlobal.
 func lookupGlobal(module, name string) (any, error) {
-	if dt, ok := storageDtype(module, name); ok {
-		return &storageType{name: module + "." + name, dtype: dt}, nil
-	}
 	qual := module + "." + name
+	if dt, ok := storageDtype(module, name); ok {
+		return &storageType{name: qual, dtype: dt}, nil
+	}
 	switch qual {
 	case "collections.OrderedDict":
 		// gopickle resolves this one itself, to the same type.
