@@ -101,9 +101,12 @@ func applyEnv(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) error {
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || given[f.Name] {
+			return
+		}
 		name := envPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		v, ok := lookupEnv(name)
-		if err != nil || given[f.Name] || !ok {
+		if !ok {
 			return
 		}
 		if e := fs.Set(f.Name, v); e != nil {

@@ -8,18 +8,17 @@ import (
 
 func TestBench(t *testing.T) {
 	t.Parallel()
-	cfg := filepath.Join(tinyDir, "config.json")
 	tests := []struct {
 		name string
 		args []string
 		code int
 		want string
 	}{
-		{"random weights", []string{"bench", "--config", cfg, "--frames", "8", "--count", "1", "--threads", "1,2"}, exitOK, "GFLOP/s"},
-		{"model file", []string{"bench", "--model", filepath.Join(tinyDir, "weights.npz"), "--config", cfg, "--frames", "8", "--count", "1", "--threads", "1"}, exitOK, "× real time"},
-		{"profile", []string{"bench", "--config", cfg, "--frames", "8", "--count", "1", "--threads", "1", "--cpuprofile", filepath.Join(t.TempDir(), "cpu.prof")}, exitOK, "GFLOP/s"},
+		{"random weights", []string{"bench", "--config", tinyConfig, "--frames", "8", "--count", "1", "--threads", "1,2"}, exitOK, "GFLOP/s"},
+		{"model file", []string{"bench", "--model", tinyWeights, "--config", tinyConfig, "--frames", "8", "--count", "1", "--threads", "1"}, exitOK, "× real time"},
+		{"profile", []string{"bench", "--config", tinyConfig, "--frames", "8", "--count", "1", "--threads", "1", "--cpuprofile", filepath.Join(t.TempDir(), "cpu.prof")}, exitOK, "GFLOP/s"},
 		{"no model", []string{"bench"}, exitUsage, "--model or --config"},
-		{"bad threads", []string{"bench", "--config", cfg, "--threads", "0"}, exitUsage, "--threads"},
+		{"bad threads", []string{"bench", "--config", tinyConfig, "--threads", "0"}, exitUsage, "--threads"},
 	}
 	for _, tc := range tests {
 		r := vocode(t, tc.args...)

@@ -119,16 +119,15 @@ func (c *command) execute(ctx context.Context, args []string, stdout, stderr io.
 	runCmd := c.setup(fs)
 	e := &env{stdout: stdout, stderr: stderr, cmd: c.name, progress: isTerminal(stderr)}
 	args, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			c.printUsage(stdout, fs)
-			return exitOK
-		}
-		e.warnf("%v", err)
-		fmt.Fprintf(stderr, "Run 'vocode help %s' for usage.\n", c.name)
-		return exitUsage
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		c.printUsage(stdout, fs)
+		return exitOK
+	case err != nil:
+		err = usagef("%v", err)
+	default:
+		err = runCmd(ctx, e, args)
 	}
-	err = runCmd(ctx, e, args)
 	var uerr *usageError
 	switch {
 	case err == nil:

@@ -43,17 +43,12 @@ func setupDenoise(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		rate := m.Config().Mel.SampleRate
-		return runBatch(ctx, e, b, func(ctx context.Context, j job) error {
-			in, err := readAudio(j.in, rate, "the model's")
-			if err != nil {
-				return err
-			}
+		return runBatch(ctx, e, b, audioJob(m, func(ctx context.Context, in []float32) ([]float32, error) {
 			samples, err := m.Denoise(ctx, in, *strength)
 			if err != nil {
-				return fmt.Errorf("%s: denoise: %w", j.in, err)
+				return nil, fmt.Errorf("denoise: %w", err)
 			}
-			return writeAudio(j.out, samples, rate)
-		})
+			return samples, nil
+		}))
 	}
 }

@@ -32,10 +32,8 @@ func (f *modelFlags) register(fs *flag.FlagSet) {
 // which override the model's front end. It is the one place every command
 // loads a model.
 func loadModel(path string, f *modelFlags) (*vocoder.Model, error) {
-	if path == "" {
-		if f.config != "" {
-			return nil, usagef("--config needs --model (the bundled model records its configuration)")
-		}
+	if path == "" && f.config != "" {
+		return nil, usagef("--config needs --model (the bundled model records its configuration)")
 	}
 	m, err := weights.Load(path, f.config)
 	if err != nil {
@@ -46,11 +44,15 @@ func loadModel(path string, f *modelFlags) (*vocoder.Model, error) {
 
 // withMel applies the mel front-end flags given on the command line to m.
 func withMel(m *vocoder.Model, name string, f *modelFlags) (*vocoder.Model, error) {
-	if f.mel == nil || !f.mel.anySet() {
+	if f.mel == nil {
 		return m, nil
 	}
 	cfg := m.Config()
-	cfg.Mel = f.mel.apply(cfg.Mel)
+	mel, set := f.mel.apply(cfg.Mel)
+	if !set {
+		return m, nil
+	}
+	cfg.Mel = mel
 	mm, err := vocoder.New(m.StateDict(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("model %s with the given mel front end: %w", name, err)
@@ -83,8 +85,9 @@ func registerMelFlags(fs *flag.FlagSet, def melspec.Config, nMels bool) *melFlag
 }
 
 // apply returns base with the values of the mel flags given on the
-// command line.
-func (m *melFlags) apply(base melspec.Config) melspec.Config {
+// command line, and whether any was given.
+func (m *melFlags) apply(base melspec.Config) (melspec.Config, bool) {
+	set := false
 	m.fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
 		case "sample-rate":
@@ -101,21 +104,12 @@ func (m *melFlags) apply(base melspec.Config) melspec.Config {
 			base.FMin = m.val.FMin
 		case "fmax":
 			base.FMax = m.val.FMax
+		default:
+			return // not a mel flag
 		}
+		set = true
 	})
-	return base
-}
-
-// anySet reports whether a mel flag was given on the command line.
-func (m *melFlags) anySet() bool {
-	set := false
-	m.fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "sample-rate", "n-fft", "hop", "win", "n-mels", "fmin", "fmax":
-			set = true
-		}
-	})
-	return set
+	return base, set
 }
 
 // synthFlags are the synthesis settings synth and resynth share.

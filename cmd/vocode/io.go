@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"github.com/glowvoc/glowvoc/internal/npy"
 	"github.com/glowvoc/glowvoc/internal/torchfile"
 	"github.com/glowvoc/glowvoc/melspec"
+	"github.com/glowvoc/glowvoc/vocoder"
 )
 
 // readMel reads a mel spectrogram of shape [n_mels, frames] or
@@ -18,7 +20,7 @@ import (
 // checks that every value is finite. Its errors name path.
 func readMel(path string) (melspec.Spectrogram, error) {
 	var a npy.Array
-	switch ext := strings.ToLower(filepath.Ext(path)); ext {
+	switch strings.ToLower(filepath.Ext(path)) {
 	case ".pt", ".pth":
 		t, err := torchfile.LoadTensor(path)
 		if err != nil {
@@ -88,6 +90,25 @@ func readAudio(path string, rate int, what string) ([]float32, error) {
 		return a.Data, nil
 	default:
 		return nil, fmt.Errorf("%s: unsupported audio file extension %q (want .wav or .npy)", path, ext)
+	}
+}
+
+// audioJob returns the work of a batch job that turns audio into audio
+// with m: it reads the job's input at the model's sample rate, applies f
+// and writes the result at that rate. The errors of f are prefixed with
+// the input's path.
+func audioJob(m *vocoder.Model, f func(ctx context.Context, in []float32) ([]float32, error)) func(context.Context, job) error {
+	rate := m.Config().Mel.SampleRate
+	return func(ctx context.Context, j job) error {
+		in, err := readAudio(j.in, rate, "the model's")
+		if err != nil {
+			return err
+		}
+		out, err := f(ctx, in)
+		if err != nil {
+			return fmt.Errorf("%s: %w", j.in, err)
+		}
+		return writeAudio(j.out, out, rate)
 	}
 }
 

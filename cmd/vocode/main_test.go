@@ -58,6 +58,20 @@ func mustSucceed(t *testing.T, r result) {
 	}
 }
 
+// checkExit fails the test unless r has exit status code and its stderr
+// mentions every one of msg.
+func checkExit(t *testing.T, r result, code int, msg []string) {
+	t.Helper()
+	if r.code != code {
+		t.Errorf("exit status %d, want %d; stderr:\n%s", r.code, code, r.stderr)
+	}
+	for _, s := range msg {
+		if !strings.Contains(r.stderr, s) {
+			t.Errorf("stderr does not mention %q:\n%s", s, r.stderr)
+		}
+	}
+}
+
 func readNPZ(t *testing.T, path string) map[string]npy.Array {
 	t.Helper()
 	a, err := npy.ReadNPZ(path)
@@ -422,7 +436,7 @@ func TestErrors(t *testing.T) {
 		{"unknown command", []string{"vocalize"}, exitUsage, []string{`unknown command "vocalize"`}},
 		{"bad flag", []string{"synth", "--model", tinyWeights, "--bogus", "-o", "OUT.wav", mel}, exitUsage, []string{"vocode: synth:", "-bogus"}},
 		{"bad flag value", []string{"synth", "--model", tinyWeights, "--seed", "x", "-o", "OUT.wav", mel}, exitUsage, []string{"-seed"}},
-		{"--config without --model", []string{"synth", "--config", filepath.Join(tinyDir, "config.json"), "-o", "OUT.wav", mel}, exitUsage, []string{"--config needs --model"}},
+		{"--config without --model", []string{"synth", "--config", tinyConfig, "-o", "OUT.wav", mel}, exitUsage, []string{"--config needs --model"}},
 		{"negative sigma", []string{"synth", "--model", tinyWeights, "--sigma", "-1", "-o", "OUT.wav", mel}, exitUsage, []string{"--sigma -1"}},
 		{"negative strength", []string{"denoise", "--model", tinyWeights, "--strength", "-0.1", "-o", "OUT.wav", helloWAV}, exitUsage, []string{"--strength"}},
 		{"-o and --out-dir", []string{"synth", "--model", tinyWeights, "-o", "OUT.wav", "--out-dir", "DIR", mel}, exitUsage, []string{"mutually exclusive"}},
@@ -466,14 +480,7 @@ func TestErrors(t *testing.T) {
 				args[i] = strings.Replace(a, "DIR", filepath.Join(out, "dir"), 1)
 			}
 			r := vocode(t, args...)
-			if r.code != tt.code {
-				t.Errorf("exit status %d, want %d; stderr:\n%s", r.code, tt.code, r.stderr)
-			}
-			for _, s := range tt.msg {
-				if !strings.Contains(r.stderr, s) {
-					t.Errorf("stderr does not mention %q:\n%s", s, r.stderr)
-				}
-			}
+			checkExit(t, r, tt.code, tt.msg)
 			if r.stdout != "" {
 				t.Errorf("unexpected stdout:\n%s", r.stdout)
 			}

@@ -29,7 +29,7 @@ func setupMel(fs *flag.FlagSet) runFunc {
 	var out outputFlags
 	out.register(fs, "npy")
 	return func(ctx context.Context, e *env, args []string) error {
-		cfg := mf.apply(melspec.DefaultConfig())
+		cfg, _ := mf.apply(melspec.DefaultConfig())
 		an, err := melspec.NewAnalyzer(cfg)
 		if err != nil {
 			return usagef("mel front end: %v", err)

@@ -44,21 +44,12 @@ func setupResynth(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		rate := m.Config().Mel.SampleRate
-		return runBatch(ctx, e, b, func(ctx context.Context, j job) error {
-			in, err := readAudio(j.in, rate, "the model's")
-			if err != nil {
-				return err
-			}
+		return runBatch(ctx, e, b, audioJob(m, func(ctx context.Context, in []float32) ([]float32, error) {
 			mel, err := m.Analyzer().Mel(in)
 			if err != nil {
-				return fmt.Errorf("%s: mel: %w", j.in, err)
+				return nil, fmt.Errorf("mel: %w", err)
 			}
-			samples, err := sf.synthesize(ctx, m, mel, nil)
-			if err != nil {
-				return fmt.Errorf("%s: %w", j.in, err)
-			}
-			return writeAudio(j.out, samples, rate)
-		})
+			return sf.synthesize(ctx, m, mel, nil)
+		}))
 	}
 }

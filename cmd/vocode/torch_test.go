@@ -7,10 +7,8 @@ import (
 	"testing"
 )
 
-var (
-	mel8RefDir = filepath.Join("..", "..", "testdata", "reference", "waveglow", "tiny_mel8")
-	torchDir   = filepath.Join("..", "..", "testdata", "torch")
-)
+// torchDir holds PyTorch files of the test data.
+var torchDir = filepath.Join("..", "..", "testdata", "torch")
 
 // TestPyTorchInputs runs the commands on NVIDIA's PyTorch files as they are:
 // a training checkpoint as --model (and through convert), and Tacotron2-style
@@ -19,10 +17,10 @@ var (
 func TestPyTorchInputs(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	ckpt := filepath.Join(mel8RefDir, "checkpoint.pt")
+	ckpt := filepath.Join(trainRefDir, "checkpoint.pt")
 
 	// --noise synthesis from the checkpoint reproduces the reference audio.
-	c := readNPZ(t, filepath.Join(mel8RefDir, "infer_sigma0.6.npz"))
+	c := readNPZ(t, filepath.Join(trainRefDir, "infer_sigma0.6.npz"))
 	mel := writeNPY(t, filepath.Join(dir, "ref_mel.npy"), c["mel"])
 	z := writeNPY(t, filepath.Join(dir, "ref_z.npy"), c["z"])
 	out := filepath.Join(dir, "ref.npy")

@@ -420,15 +420,7 @@ func TestTrainErrors(t *testing.T) {
 			for i, a := range tt.args {
 				args[i] = strings.Replace(a, "OUT", out, 1)
 			}
-			r := vocode(t, args...)
-			if r.code != tt.code {
-				t.Errorf("exit status %d, want %d; stderr:\n%s", r.code, tt.code, r.stderr)
-			}
-			for _, s := range tt.msg {
-				if !strings.Contains(r.stderr, s) {
-					t.Errorf("stderr does not mention %q:\n%s", s, r.stderr)
-				}
-			}
+			checkExit(t, vocode(t, args...), tt.code, tt.msg)
 		})
 	}
 }

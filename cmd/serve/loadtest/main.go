@@ -66,12 +66,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "loadtest:", err)
 		return 1
 	}
+	audioSeconds := float64(frames*256) / 22050
 	fmt.Fprintf(stdout, "%s: %d-frame mel (%.2f s of audio), stream=%v, each phase at most %d requests or %v\n",
-		s.base, frames, float64(frames*256)/22050, s.stream, s.requests, s.duration)
+		s.base, frames, audioSeconds, s.stream, s.requests, s.duration)
 	ok := true
 	for _, c := range s.concurrency {
 		r := phase(client, s, body, c)
-		r.print(stdout, c, float64(frames*256)/22050)
+		r.print(stdout, c, audioSeconds)
 		ok = ok && r.failed == 0
 	}
 	if rss, err := scrapeRSS(client, s.base); err == nil {
