@@ -29,7 +29,20 @@ func readFile(t *testing.T, path string) []byte {
 
 // refWAV returns a WAV file of the reference front-end fixtures.
 func refWAV(t *testing.T, name string) []byte {
+	t.Helper()
 	return readFile(t, filepath.Join("..", "testdata", "reference", "mel", name))
+}
+
+// refClip returns a WAV file of the reference front-end fixtures and its
+// decoded samples.
+func refClip(t *testing.T, name string) ([]byte, []float32) {
+	t.Helper()
+	wav := refWAV(t, name)
+	clip, err := audio.Decode(bytes.NewReader(wav))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wav, clip.Samples
 }
 
 // TestScore checks /score against the model's exact log-likelihood.
@@ -37,11 +50,7 @@ func TestScore(t *testing.T) {
 	t.Parallel()
 	m := testModel(t)
 	ts := start(t, m, server.Config{}, server.ServeOptions{})
-	wav := refWAV(t, "short_600.wav")
-	clip, err := audio.Decode(bytes.NewReader(wav))
-	if err != nil {
-		t.Fatal(err)
-	}
+	wav, samples := refClip(t, "short_600.wav")
 	for _, tc := range []struct {
 		query string
 		sigma float64
@@ -55,7 +64,7 @@ func TestScore(t *testing.T) {
 			if err := json.Unmarshal(body, &got); err != nil {
 				t.Fatal(err)
 			}
-			want, err := m.Score(context.Background(), clip.Samples, tc.sigma)
+			want, err := m.Score(context.Background(), samples, tc.sigma)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,12 +83,8 @@ func TestMel(t *testing.T) {
 	t.Parallel()
 	m := testModel(t)
 	ts := start(t, m, server.Config{}, server.ServeOptions{})
-	wav := refWAV(t, "short_600.wav")
-	clip, err := audio.Decode(bytes.NewReader(wav))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := m.Analyzer().Mel(clip.Samples)
+	wav, samples := refClip(t, "short_600.wav")
+	want, err := m.Analyzer().Mel(samples)
 	if err != nil {
 		t.Fatal(err)
 	}

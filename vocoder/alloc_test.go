@@ -25,11 +25,7 @@ func syntheticMel(m *Model, frames int) melspec.Spectrogram {
 // audio after dst's contents, whether dst has room or must grow, in one
 // pass and in chunks, and leaves dst's length alone on error.
 func TestAppendSynthesis(t *testing.T) {
-	cfg := refModel(t, "tiny").Config()
-	chunked, err := New(refModel(t, "tiny").StateDict(), cfg) // a private copy: its limit is changed below
-	if err != nil {
-		t.Fatal(err)
-	}
+	chunked := privateModel(t, "tiny")
 	chunked.maxWholeFrames = 20
 	opts := SynthesizeOptions{Sigma: 0.6, Seed: 7}
 	for _, tc := range []struct {
@@ -91,11 +87,7 @@ func TestAppendSynthesisAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector makes sync.Pool drop scratch")
 	}
-	cfg := refModel(t, "tiny").Config()
-	chunked, err := New(refModel(t, "tiny").StateDict(), cfg) // a private copy: its limit is changed below
-	if err != nil {
-		t.Fatal(err)
-	}
+	chunked := privateModel(t, "tiny")
 	chunked.maxWholeFrames = 20
 	for _, tc := range []struct {
 		model  string

@@ -3,8 +3,6 @@ package vocoder
 import (
 	"context"
 	"testing"
-
-	"github.com/glowvoc/glowvoc/melspec"
 )
 
 // BenchmarkSynthesize measures inference of a 2-second mel (172 frames) with
@@ -18,10 +16,7 @@ func BenchmarkSynthesize(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			m := refModel(b, name)
 			const frames = 172
-			mel := melspec.Spectrogram{NMels: m.cfg.NMels, Frames: frames, Data: make([]float32, m.cfg.NMels*frames)}
-			for i := range mel.Data {
-				mel.Data[i] = -6 + float32(i%13)/4
-			}
+			mel := syntheticMel(m, frames)
 			var audio []float32
 			for range 3 {
 				var err error

@@ -25,6 +25,11 @@ func (c Config) InferenceFLOPs(frames int) float64 {
 		}
 		perCol += 2 * macs
 	}
-	upsample := 2 * float64(c.NMels*c.NMels*c.UpsampleKernel) * float64(frames)
-	return perCol*cols + upsample
+	return perCol*cols + c.upsampleFLOPs(frames)
+}
+
+// upsampleFLOPs returns the floating-point operations of upsampling frames
+// mel frames with the transposed convolution.
+func (c Config) upsampleFLOPs(frames int) float64 {
+	return 2 * float64(c.NMels*c.NMels*c.UpsampleKernel) * float64(frames)
 }

@@ -28,19 +28,13 @@ func (m *Model) fuseConditioning() bool {
 	return bytes <= maxFusedBytes
 }
 
-// fuseConditioning composes a flow's conditioning 1x1 conv (condW
-// [R × NMels·G], condB) with the upsampler (upW [NMels·kernel × NMels], rows
-// (o, k); upB) into a transposed conv from mel frames:
-//
-//	F[r, q, i] = Σ_{m,j} condW[r, m·G+j] · up[i → m at tap G·q+j]
-//	b[r]       = condB[r] + Σ_{m,j} condW[r, m·G+j] · upB[m]
-//
-// returned as F [(kernel/Hop)·NMels × R·(Hop/G)] (see flowConditioning) and b.
-func fuseConditioning(cfg Config, condW, condB, upW, upB []float32) ([]float32, []float32) {
+// upsampleTaps returns the upsampler's weights (upW [NMels·kernel ×
+// NMels], rows (o, k)) regrouped for fuseConditioning, the same for every
+// flow: U [(m, j) × (i, q)] holds the weight from mel channel i to channel
+// m at tap G·q+j.
+func upsampleTaps(cfg Config, upW []float32) []float32 {
 	n, G, kl := cfg.NMels, cfg.Group, cfg.UpsampleKernel
 	Q := kl / G
-	R := len(condB)
-	// U[(m, j), (i, q)] = upsample weight from mel channel i to channel m at tap G·q+j.
 	u := make([]float32, n*G*n*Q)
 	for m := 0; m < n; m++ {
 		for j := 0; j < G; j++ {
@@ -52,6 +46,21 @@ func fuseConditioning(cfg Config, condW, condB, upW, upB []float32) ([]float32, 
 			}
 		}
 	}
+	return u
+}
+
+// fuseConditioning composes a flow's conditioning 1x1 conv (condW
+// [R × NMels·G], condB) with the upsampler (its taps u from upsampleTaps;
+// upB) into a transposed conv from mel frames:
+//
+//	F[r, q, i] = Σ_{m,j} condW[r, m·G+j] · up[i → m at tap G·q+j]
+//	b[r]       = condB[r] + Σ_{m,j} condW[r, m·G+j] · upB[m]
+//
+// returned as F [(kernel/Hop)·NMels × R·(Hop/G)] (see flowConditioning) and b.
+func fuseConditioning(cfg Config, u, condW, condB, upB []float32) ([]float32, []float32) {
+	n, G := cfg.NMels, cfg.Group
+	Q := cfg.UpsampleKernel / G
+	R := len(condB)
 	prod := make([]float32, R*n*Q) // [R × (i, q)]
 	nn.Gemm(R, n*Q, n*G, condW, n*G, u, n*Q, prod, n*Q, false)
 	// Store F as the right operand of flowConditioning's GEMM: row
@@ -137,13 +146,13 @@ func (m *Model) flowConditioning(w *workspace, k int, cond []float32, cols int) 
 func (m *Model) InferenceFLOPs(frames int) float64 {
 	c := m.cfg
 	total := c.InferenceFLOPs(frames)
-	if m.flows[0].fusedW == nil {
+	if !m.fused() {
 		return total
 	}
 	R := float64(2 * c.WN.Channels * c.WN.Layers)
 	cols := float64(frames * c.Mel.Hop / c.Group)
-	total -= 2 * float64(c.NMels*c.NMels*c.UpsampleKernel) * float64(frames) // upsampling
-	total -= float64(c.Flows) * 2 * R * float64(c.NMels*c.Group) * cols      // conditioning 1x1
+	total -= c.upsampleFLOPs(frames)                                    // upsampling
+	total -= float64(c.Flows) * 2 * R * float64(c.NMels*c.Group) * cols // conditioning 1x1
 	S := float64(c.Mel.Hop / c.Group)
 	A := float64(c.UpsampleKernel / c.Mel.Hop)
 	total += float64(c.Flows) * 2 * float64(frames) * R * S * A * float64(c.NMels) // fused GEMM

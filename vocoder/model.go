@@ -2,6 +2,7 @@ package vocoder
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	"gonum.org/v1/gonum/mat"
@@ -95,6 +96,11 @@ func newModel(sd StateDict, cfg Config, fuse bool) (*Model, error) {
 	}
 	m.upB = sd["upsample.bias"].Data
 
+	var upTaps []float32 // the upsampler's taps for fused conditioning, if it pays
+	if fuse && m.fuseConditioning() {
+		upTaps = upsampleTaps(cfg, m.upW)
+	}
+
 	C, L, K := cfg.WN.Channels, cfg.WN.Layers, cfg.WN.KernelSize
 	for k := 0; k < cfg.Flows; k++ {
 		p := fmt.Sprintf("WN.%d.", k)
@@ -124,15 +130,14 @@ func newModel(sd StateDict, cfg Config, fuse bool) (*Model, error) {
 		}
 		f.endW, f.endB = sd[p+"end.weight"].Data, sd[p+"end.bias"].Data
 		f.condW, f.condB = sd[p+"cond_layer.weight"].Data, sd[p+"cond_layer.bias"].Data
-		if fuse && m.fuseConditioning() {
-			f.fusedW, f.fusedB = fuseConditioning(cfg, f.condW, f.condB, m.upW, m.upB)
+		if upTaps != nil {
+			f.fusedW, f.fusedB = fuseConditioning(cfg, upTaps, f.condW, f.condB, m.upB)
 		}
 		for i := 0; i < L; i++ {
-			gb := make([]float32, 2*C)
-			for r := range gb {
-				gb[r] = f.inB[i][r]
-				if f.fusedW == nil {
-					gb[r] += f.condB[2*C*i+r] // else inside fusedB
+			gb := slices.Clone(f.inB[i])
+			if upTaps == nil { // else the cond bias is inside fusedB
+				for r, b := range f.condB[2*C*i : 2*C*(i+1)] {
+					gb[r] += b
 				}
 			}
 			f.gateB = append(f.gateB, gb)
@@ -164,6 +169,10 @@ func invert(w []float32, n int) ([]float32, float64, error) {
 	}
 	return out, logDet, nil
 }
+
+// fused reports whether the flows condition through fused weights (see
+// fuseConditioning): all of them do or none.
+func (m *Model) fused() bool { return m.flows[0].fusedW != nil }
 
 // Config returns the model's configuration.
 func (m *Model) Config() Config { return m.cfg }

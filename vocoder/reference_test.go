@@ -48,11 +48,23 @@ func refModel(t testing.TB, name string) *Model {
 	return m
 }
 
+// privateModel returns a new copy of reference model name, which a test
+// may change (its one-pass limit, say) without affecting the others.
+func privateModel(t testing.TB, name string) *Model {
+	t.Helper()
+	ref := refModel(t, name)
+	m, err := New(ref.StateDict(), ref.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // variants returns m and, if m uses fused conditioning weights, the same
 // model without them, so that both code paths meet the reference.
 func variants(t testing.TB, m *Model) map[string]*Model {
 	t.Helper()
-	if m.flows[0].fusedW == nil {
+	if !m.fused() {
 		return map[string]*Model{"plain": m}
 	}
 	plain, err := newModel(m.StateDict(), m.cfg, false)
@@ -143,9 +155,9 @@ func TestUpsampleCase(t *testing.T) {
 
 // unsqueezeRows undoes the grouping of conditioning: [n·G × cols] → [n × cols·G].
 func unsqueezeRows(cond []float32, n, G, cols int) []float32 {
-	out := make([]float32, 0, len(cond))
+	out := make([]float32, len(cond))
 	for c := 0; c < n; c++ {
-		out = append(out, unsqueeze(cond[c*G*cols:(c+1)*G*cols], G, cols)...)
+		unsqueeze(out[c*G*cols:(c+1)*G*cols], cond[c*G*cols:(c+1)*G*cols], G, cols)
 	}
 	return out
 }

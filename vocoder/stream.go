@@ -79,18 +79,13 @@ func (m *Model) SynthesizeStream(ctx context.Context, mel melspec.Spectrogram, o
 	if err != nil {
 		return err
 	}
-	if err := m.checkMel(mel); err != nil {
-		return err
-	}
-	F, hop, G := mel.Frames, m.cfg.Mel.Hop, m.cfg.Group
-	// The longest chunk: a join is never closer to the end than a cross-fade.
-	maxChunk := min(F, max(opts.FirstChunkFrames, opts.ChunkFrames)+opts.CrossfadeFrames+2*opts.ContextFrames)
 	w := m.workspace()
 	defer m.release(w)
-	if err := m.latent(w, mel, opts.SynthesizeOptions); err != nil {
+	if err := m.latent(w, mel, opts.SynthesizeOptions); err != nil { // checks mel too
 		return err
 	}
 	z := w.z
+	F, hop, G := mel.Frames, m.cfg.Mel.Hop, m.cfg.Group
 	if F <= opts.FirstChunkFrames {
 		w.audio = grow(w.audio, m.Samples(F))
 		if err := m.synthesize(ctx, w, mel, z, w.audio); err != nil {
@@ -108,8 +103,10 @@ func (m *Model) SynthesizeStream(ctx context.Context, mel melspec.Spectrogram, o
 	}
 	tail := w.tail[:0] // the previous chunk's audio over the current join
 	joined := false    // whether tail holds a join's audio
+	// The longest chunk: a join is never closer to the end than a cross-fade.
+	maxChunk := min(F, max(opts.FirstChunkFrames, opts.ChunkFrames)+opts.CrossfadeFrames+2*opts.ContextFrames)
 	w.audio = grow(w.audio, m.Samples(maxChunk))
-	w.subZ = grow(w.subZ, G*maxChunk*hop/G)
+	w.subZ = grow(w.subZ, m.Samples(maxChunk))
 	w.subMel = grow(w.subMel, mel.NMels*maxChunk)
 	subZ, subData := w.subZ, w.subMel
 	for start := 0; start < F; {

@@ -126,11 +126,7 @@ func TestStreamShortAndErrors(t *testing.T) {
 // TestLongSynthesisChunked checks that a mel longer than the one-pass limit
 // gives the one-pass result (to float rounding) in bounded chunks.
 func TestLongSynthesisChunked(t *testing.T) {
-	cfg := refModel(t, "small").Config()
-	m, err := New(refModel(t, "small").StateDict(), cfg) // a private copy: its limit is changed below
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := privateModel(t, "small") // its limit is changed below
 	mel := testMel(t, m, 70)
 	opts := SynthesizeOptions{Sigma: 0.6, Seed: 4}
 	want, err := m.Synthesize(context.Background(), mel, opts)

@@ -138,7 +138,7 @@ func (m *Model) synthesize(ctx context.Context, w *workspace, mel melspec.Spectr
 	if err := m.inverse(ctx, w, z, cond, cols); err != nil {
 		return err
 	}
-	unsqueezeTo(audio[:samples], z, m.cfg.Group, cols)
+	unsqueeze(audio[:samples], z, m.cfg.Group, cols)
 	return nil
 }
 
@@ -167,7 +167,7 @@ func fillNoise(z []float32, rng *rand.Rand, sigma float64) {
 // the mel's tap windows instead (see melWindows), which every flow's
 // conditioning is computed from.
 func (m *Model) conditioning(ctx context.Context, w *workspace, mel melspec.Spectrogram, samples int) ([]float32, error) {
-	if m.flows[0].fusedW != nil {
+	if m.fused() {
 		return m.melWindows(w, mel, samples/m.cfg.Group), nil
 	}
 	return m.upsample(ctx, w, mel, samples)
@@ -229,15 +229,9 @@ func squeeze(audio []float32, G, cols int) []float32 {
 	return x
 }
 
-// unsqueeze is the inverse of squeeze.
-func unsqueeze(x []float32, G, cols int) []float32 {
-	audio := make([]float32, G*cols)
-	unsqueezeTo(audio, x, G, cols)
-	return audio
-}
-
-// unsqueezeTo is unsqueeze writing into audio [G·cols].
-func unsqueezeTo(audio, x []float32, G, cols int) {
+// unsqueeze is the inverse of squeeze, writing x [Group × cols] into
+// audio [Group·cols].
+func unsqueeze(audio, x []float32, G, cols int) {
 	audio = audio[:G*cols]
 	for j := 0; j < G; j++ {
 		for t, v := range x[j*cols : (j+1)*cols] {

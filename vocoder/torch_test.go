@@ -2,9 +2,10 @@ package vocoder
 
 import (
 	"context"
-	"github.com/glowvoc/glowvoc/internal/npy"
 	"path/filepath"
 	"testing"
+
+	"github.com/glowvoc/glowvoc/internal/npy"
 )
 
 // TestPyTorchCheckpoints loads NVIDIA's training checkpoint (zip and legacy
