@@ -6,7 +6,6 @@ import (
 	"math/big"
 	"runtime"
 	"slices"
-	"sync"
 
 	"github.com/glowvoc/glowvoc/internal/torchfile"
 )
@@ -65,23 +64,10 @@ func (a *Adam) Update(params []*Param) error {
 		total += len(p.Value)
 	}
 	workers := max(1, min(runtime.GOMAXPROCS(0), total/adamMinPerWorker))
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		lo, hi := total*w/workers, total*(w+1)/workers
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			off := 0
-			for i, p := range params {
-				n := len(p.Value)
-				if from, to := max(lo-off, 0), min(hi-off, n); from < to {
-					h.update(p.Value[from:to], p.Grad[from:to], a.expAvg[i][from:to], a.expAvgSq[i][from:to])
-				}
-				off += n
-			}
-		}()
-	}
-	wg.Wait()
+	forRanges(params, workers, func(_, i, from, to int) {
+		p := params[i]
+		h.update(p.Value[from:to], p.Grad[from:to], a.expAvg[i][from:to], a.expAvgSq[i][from:to])
+	})
 	return nil
 }
 

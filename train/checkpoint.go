@@ -227,11 +227,7 @@ func FromTorch(tc *torchfile.Checkpoint, cfg vocoder.Config, run RunConfig) (*Ch
 	if tc.Optimizer == nil {
 		return nil, errors.New("the PyTorch file has no Adam optimizer state (start from it as a model instead)")
 	}
-	sd := make(vocoder.StateDict, len(tc.Tensors))
-	for name, t := range tc.Tensors {
-		sd[name] = vocoder.Tensor{Shape: t.Shape, Data: t.Data}
-	}
-	m, err := FromStateDict(sd, cfg)
+	m, err := FromStateDict(torchStateDict(tc), cfg)
 	if err != nil {
 		return nil, err
 	}

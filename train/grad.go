@@ -177,7 +177,7 @@ func (m *Model) setGrads(acc *gradAcc) {
 	copy(m.upB.Grad, acc.upB)
 	// d(−columns·Σ log|det W|/N)/dW = −(columns/N)·W⁻ᵀ, columns/N = 1/Group.
 	logDetScale := -1 / float64(cfg.Group)
-	var scratch []float32
+	scratch := m.wts.scratch
 	for k := range m.flows {
 		f, g, fw := &m.flows[k], &acc.flows[k], &m.wts.flows[k]
 		for i := 0; i < L; i++ {
@@ -210,6 +210,7 @@ func (m *Model) setGrads(acc *gradAcc) {
 			f.convinv.Grad[i] = float32(float64(v) + logDetScale*fw.wInvT[i])
 		}
 	}
+	m.wts.scratch = scratch
 }
 
 // reduce adds the accumulators of workers into sum, element by element in

@@ -40,21 +40,10 @@ func addRowSums(dst []float32, x []float32, rows, n, ldx int) {
 	}
 }
 
-// addBiases adds a[r] + b[r] to every element of row r of the rows×n
-// matrix x (row stride n).
-func addBiases(x []float32, rows, n int, a, b []float32) {
-	for r := 0; r < rows; r++ {
-		v := a[r] + b[r]
-		row := x[r*n : (r+1)*n]
-		for t := range row {
-			row[t] += v
-		}
-	}
-}
-
-// invertLogDet returns the inverse of the n×n row-major matrix w and
-// log|det w|, both computed in float64.
-func invertLogDet(w []float32, n int) (inv []float64, logDet float64, err error) {
+// invertLogDet writes the inverse of the n×n row-major matrix w to inv,
+// rounded once to float32, and its transpose in float64 to invT, and
+// returns log|det w|, all computed in float64.
+func invertLogDet(inv []float32, invT []float64, w []float32, n int) (logDet float64, err error) {
 	a := mat.NewDense(n, n, nil)
 	for i := 0; i < n; i++ {
 		for j := 0; j < n; j++ {
@@ -63,19 +52,20 @@ func invertLogDet(w []float32, n int) (inv []float64, logDet float64, err error)
 	}
 	var d mat.Dense
 	if err := d.Inverse(a); err != nil {
-		return nil, 0, fmt.Errorf("1x1 convolution is not invertible: %w", err)
+		return 0, fmt.Errorf("1x1 convolution is not invertible: %w", err)
 	}
 	logDet, _ = mat.LogDet(a)
 	if math.IsNaN(logDet) || math.IsInf(logDet, 0) {
-		return nil, 0, fmt.Errorf("1x1 convolution has log|det| %v", logDet)
+		return 0, fmt.Errorf("1x1 convolution has log|det| %v", logDet)
 	}
-	inv = make([]float64, n*n)
 	for i := 0; i < n; i++ {
 		for j := 0; j < n; j++ {
-			inv[i*n+j] = d.At(i, j)
+			v := d.At(i, j)
+			inv[i*n+j] = float32(v)
+			invT[j*n+i] = v
 		}
 	}
-	return inv, logDet, nil
+	return logDet, nil
 }
 
 // grow returns s with length n, reusing its memory when large enough. The

@@ -79,11 +79,19 @@ func loadModelFile(path string, cfg vocoder.Config) (*Model, error) {
 		if err != nil {
 			return nil, err
 		}
-		for name, t := range ck.Tensors {
-			sd[name] = vocoder.Tensor{Shape: t.Shape, Data: t.Data}
-		}
+		sd = torchStateDict(ck)
 	}
 	return FromStateDict(sd, cfg)
+}
+
+// torchStateDict returns the tensors of a PyTorch file as a state dict
+// (sharing their data).
+func torchStateDict(tc *torchfile.Checkpoint) vocoder.StateDict {
+	sd := make(vocoder.StateDict, len(tc.Tensors))
+	for name, t := range tc.Tensors {
+		sd[name] = vocoder.Tensor{Shape: t.Shape, Data: t.Data}
+	}
+	return sd
 }
 
 // sameConfig reports an error if a model of configuration got cannot be

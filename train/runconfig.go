@@ -154,21 +154,10 @@ func ReadConfigFile(path string) (*ConfigFile, error) {
 		return nil, fmt.Errorf("parse %s: %w", path, err)
 	}
 	f := &ConfigFile{Model: cfg, Run: DefaultRunConfig()}
-	set := func(dst *int, src *int) {
-		if src != nil {
-			*dst = *src
-		}
-	}
 	if t := j.Train; t != nil {
-		if t.LearningRate != nil {
-			f.Run.LearningRate = *t.LearningRate
-		}
-		if t.Sigma != nil {
-			f.Run.Sigma = *t.Sigma
-		}
-		if t.Seed != nil {
-			f.Run.Seed = *t.Seed
-		}
+		set(&f.Run.LearningRate, t.LearningRate)
+		set(&f.Run.Sigma, t.Sigma)
+		set(&f.Run.Seed, t.Seed)
 		set(&f.Run.Epochs, t.Epochs)
 		set(&f.Run.BatchSize, t.BatchSize)
 		set(&f.Run.CheckpointEvery, t.ItersPerCheckpoint)
@@ -189,4 +178,11 @@ func ReadConfigFile(path string) (*ConfigFile, error) {
 		f.Ignored = append(f.Ignored, "dist_config (training runs on one machine)")
 	}
 	return f, nil
+}
+
+// set stores *src in *dst when the file gave a value (src is not nil).
+func set[T any](dst, src *T) {
+	if src != nil {
+		*dst = *src
+	}
 }

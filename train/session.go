@@ -49,8 +49,7 @@ type Session struct {
 	OnStep func(Record)
 
 	dir      string
-	model    *Model
-	trainer  *Trainer
+	trainer  *Trainer // its Model is the session's model
 	run      RunConfig
 	iter     int64
 	pos      corpus.Position
@@ -99,7 +98,7 @@ func newSession(c *Checkpoint, dir string) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("training files %s: %w", run.TrainFiles, err)
 	}
-	s := &Session{dir: dir, model: c.Model, run: run, iter: c.Iteration, pos: c.Position, loader: loader, saved: c.Iteration}
+	s := &Session{dir: dir, run: run, iter: c.Iteration, pos: c.Position, loader: loader, saved: c.Iteration}
 	if run.ValFiles != "" {
 		if s.valFiles, err = corpus.List(run.ValFiles); err != nil {
 			return nil, err
@@ -300,7 +299,7 @@ func (s *Session) Validate(ctx context.Context) (float64, error) {
 	if len(s.val) == 0 {
 		return math.NaN(), nil
 	}
-	vm, err := s.model.ExportInference()
+	vm, err := s.trainer.Model.ExportInference()
 	if err != nil {
 		return 0, err
 	}
@@ -320,7 +319,7 @@ func (s *Session) Validate(ctx context.Context) (float64, error) {
 // Checkpoint returns the session's current state. It shares the model
 // and the optimizer with the session.
 func (s *Session) Checkpoint() *Checkpoint {
-	return &Checkpoint{Model: s.model, Optimizer: s.trainer.Optimizer, Run: s.run, Iteration: s.iter, Position: s.pos}
+	return &Checkpoint{Model: s.trainer.Model, Optimizer: s.trainer.Optimizer, Run: s.run, Iteration: s.iter, Position: s.pos}
 }
 
 // Save writes a checkpoint of the current state into the session's

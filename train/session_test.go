@@ -238,12 +238,12 @@ func TestSkipNonFinite(t *testing.T) {
 	if err := sess.Train(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	before := sess.model.StateDict()
+	before := sess.trainer.Model.StateDict()
 	if err := sess.Train(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
 	for name, p := range before {
-		if !slices.Equal(p.Data, sess.model.Param(name).Value) {
+		if !slices.Equal(p.Data, sess.trainer.Model.Param(name).Value) {
 			t.Errorf("%s changed in the skipped step", name)
 		}
 	}

@@ -63,9 +63,9 @@ func (t *Trainer) Step(ctx context.Context, batch []Example) (StepResult, error)
 // number of threads.
 func GradNorm(params []*Param) float64 {
 	var parts [gradNormParts]float64
-	forRanges(params, gradNormParts, func(part int, g []float32) {
+	forRanges(params, gradNormParts, func(part, i, from, to int) {
 		var ss float64
-		for _, v := range g {
+		for _, v := range params[i].Grad[from:to] {
 			ss += float64(v) * float64(v)
 		}
 		parts[part] += ss
@@ -81,11 +81,12 @@ func GradNorm(params []*Param) float64 {
 // into.
 const gradNormParts = 8
 
-// forRanges splits the concatenated gradients of params into parts equal
-// ranges and calls f for every piece of range i (one per parameter it
-// spans, in order), ranges running in parallel on up to GOMAXPROCS
-// goroutines; calls for one range are sequential.
-func forRanges(params []*Param, parts int, f func(part int, g []float32)) {
+// forRanges splits the concatenated elements of params into parts equal
+// ranges and calls f(part, i, from, to) for every piece of range part:
+// elements [from, to) of params[i], one call per parameter the range
+// spans, in order. Ranges run in parallel on up to GOMAXPROCS goroutines;
+// calls for one range are sequential.
+func forRanges(params []*Param, parts int, f func(part, i, from, to int)) {
 	total := 0
 	for _, p := range params {
 		total += len(p.Grad)
@@ -93,10 +94,10 @@ func forRanges(params []*Param, parts int, f func(part int, g []float32)) {
 	run := func(part int) {
 		lo, hi := total*part/parts, total*(part+1)/parts
 		off := 0
-		for _, p := range params {
+		for i, p := range params {
 			n := len(p.Grad)
 			if from, to := max(lo-off, 0), min(hi-off, n); from < to {
-				f(part, p.Grad[from:to])
+				f(part, i, from, to)
 			}
 			off += n
 		}

@@ -21,6 +21,7 @@ type flowWeights struct {
 	// order, tap j = weight[:, :, K−1−j]ᵀ [C × 2C], so that the gradient of
 	// the dilated convolution is again a dilated convolution.
 	inW, inWT [][]float32
+	gateB     [][]float32 // per layer: in-layer bias + its slice of the cond bias [2C]
 	rsW, rsWT [][]float32 // res/skip [rows × C] and [C × rows]
 	endWT     []float32   // [C × 2·half]
 	condW     []float32   // [2CL × NMels·Group]
@@ -30,7 +31,9 @@ type flowWeights struct {
 // weights is the effective weights of every flow for one call.
 type weights struct {
 	flows []flowWeights
-	fold  []float32 // scratch for a folded dilated-conv weight [2C, C, K]
+	// scratch holds a folded dilated-conv weight [2C, C, K] in prepare and
+	// a gradient in a parameter's layout in setGrads.
+	scratch []float32
 }
 
 // prepare computes the effective weights from the current parameter
@@ -47,35 +50,30 @@ func (m *Model) prepare() error {
 		c := cfg.FlowChannels(k)
 		fw.c, fw.half = c, c/2
 		fw.w = f.convinv.Value
-		inv, logDet, err := invertLogDet(fw.w, c)
+		fw.wInv = grow(fw.wInv, c*c)
+		if cap(fw.wInvT) < c*c {
+			fw.wInvT = make([]float64, c*c)
+		}
+		fw.wInvT = fw.wInvT[:c*c]
+		logDet, err := invertLogDet(fw.wInv, fw.wInvT, fw.w, c)
 		if err != nil {
 			return fmt.Errorf("train: %s: %w", f.convinv.Name, err)
 		}
 		fw.logDet = logDet
 		fw.wT = grow(fw.wT, c*c)
 		transpose(fw.wT, c, fw.w, c, c, c)
-		fw.wInv = grow(fw.wInv, c*c)
-		if cap(fw.wInvT) < c*c {
-			fw.wInvT = make([]float64, c*c)
-		}
-		for i := 0; i < c; i++ {
-			for j := 0; j < c; j++ {
-				fw.wInv[i*c+j] = float32(inv[i*c+j])
-				fw.wInvT[j*c+i] = inv[i*c+j]
-			}
-		}
 
 		fw.startW = fold(fw.startW, f.start)
 		fw.startWT = grow(fw.startWT, len(fw.startW))
 		transpose(fw.startWT, C, fw.startW, fw.half, C, fw.half)
 
 		if fw.inW == nil {
-			fw.inW, fw.inWT = make([][]float32, L), make([][]float32, L)
+			fw.inW, fw.inWT, fw.gateB = make([][]float32, L), make([][]float32, L), make([][]float32, L)
 			fw.rsW, fw.rsWT = make([][]float32, L), make([][]float32, L)
 		}
 		for i := 0; i < L; i++ {
-			m.wts.fold = fold(m.wts.fold, f.in[i]) // [2C, C, K]
-			w := m.wts.fold
+			m.wts.scratch = fold(m.wts.scratch, f.in[i]) // [2C, C, K]
+			w := m.wts.scratch
 			fw.inW[i] = grow(fw.inW[i], len(w))
 			fw.inWT[i] = grow(fw.inWT[i], len(w))
 			for o := 0; o < 2*C; o++ {
@@ -86,6 +84,10 @@ func (m *Model) prepare() error {
 						fw.inWT[i][((K-1-j)*C+in)*2*C+o] = v
 					}
 				}
+			}
+			fw.gateB[i] = grow(fw.gateB[i], 2*C)
+			for r, b := range f.in[i].bias.Value {
+				fw.gateB[i][r] = b + f.cond.bias.Value[2*C*i+r]
 			}
 			fw.rsW[i] = fold(fw.rsW[i], f.resSkip[i])
 			rows := len(f.resSkip[i].g.Value)

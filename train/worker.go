@@ -298,7 +298,7 @@ func (w *worker) wnForward(m *Model, k int, tp *flowTape, x0 []float32) {
 		pre := w.pre[2*C*i*n : 2*C*(i+1)*n]
 		h := tp.h[i]
 		nn.DilatedConv(pre, n, fw.inW[i], K, 2*C, C, h, ld, pad, n, 1<<i, true)
-		addBiases(pre, 2*C, n, f.in[i].bias.Value, f.cond.bias.Value[2*C*i:2*C*(i+1)])
+		nn.AddBias(pre, 2*C, n, n, fw.gateB[i])
 		gateForward(tp.t[i], tp.s[i], w.a, pre, C, n)
 		rsW, rsB := fw.rsW[i], f.resSkip[i].bias.Value
 		if i == L-1 {

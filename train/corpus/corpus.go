@@ -24,8 +24,9 @@ import (
 //     order;
 //   - a filelist (NVIDIA style, any other file): one WAV path per line, in
 //     order; a relative path is looked up next to the filelist first and
-//     then in the working directory (where NVIDIA's train.py runs); blank lines and lines starting with '#' are skipped, and a
-//     '|'-separated line (Tacotron2 filelists) contributes its first field.
+//     then in the working directory (where NVIDIA's train.py runs); blank
+//     lines and lines starting with '#' are skipped, and a '|'-separated
+//     line (Tacotron2 filelists) contributes its first field.
 //
 // Every listed file must exist.
 func List(source string) ([]string, error) {

@@ -48,7 +48,6 @@ type Options struct {
 // it takes to resume exactly. A Loader is not safe for concurrent use.
 type Loader struct {
 	files []string
-	rate  int
 	an    *melspec.Analyzer
 	opts  Options
 	pos   Position
@@ -66,7 +65,7 @@ func NewLoader(files []string, an *melspec.Analyzer, opts Options) (*Loader, err
 	case len(files) < opts.BatchSize:
 		return nil, fmt.Errorf("%d files are fewer than one batch of %d", len(files), opts.BatchSize)
 	}
-	l := &Loader{files: files, rate: an.Config().SampleRate, an: an, opts: opts}
+	l := &Loader{files: files, an: an, opts: opts}
 	l.Seek(Position{})
 	return l, nil
 }
@@ -117,8 +116,8 @@ func (l *Loader) segment(file string, p Position) ([]float32, melspec.Spectrogra
 	if err != nil {
 		return nil, melspec.Spectrogram{}, err
 	}
-	if clip.SampleRate != l.rate {
-		return nil, melspec.Spectrogram{}, fmt.Errorf("%s: sample rate %d Hz, the model's is %d Hz (resample the corpus, e.g. sox in.wav -r %d out.wav)", file, clip.SampleRate, l.rate, l.rate)
+	if rate := l.an.Config().SampleRate; clip.SampleRate != rate {
+		return nil, melspec.Spectrogram{}, fmt.Errorf("%s: sample rate %d Hz, the model's is %d Hz (resample the corpus, e.g. sox in.wav -r %d out.wav)", file, clip.SampleRate, rate, rate)
 	}
 	n := l.opts.SegmentLength
 	seg := make([]float32, n)
