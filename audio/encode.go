@@ -197,8 +197,9 @@ func WriteFile(path string, c Clip, f Format) (err error) {
 	return nil
 }
 
-// StreamWriter writes a mono WAV file of unknown length to an io.Writer that
-// cannot seek, such as an http.ResponseWriter. The header, written by
+// StreamWriter writes a mono WAV file of unknown length (or, made by
+// NewRawWriter, bare samples) to an io.Writer that cannot seek, such as an
+// http.ResponseWriter. The header, written by
 // NewStreamWriter, has 0xFFFFFFFF as RIFF, fact and data sizes, which
 // browsers, sox, ffmpeg and Decode read as "until the end of the stream".
 // Each Write hands its encoded samples to the underlying writer before
@@ -223,6 +224,16 @@ func NewStreamWriter(w io.Writer, sampleRate int, f Format) (*StreamWriter, erro
 		return nil, fmt.Errorf("audio: stream: writing header: %w", err)
 	}
 	return &StreamWriter{w: w, f: f, buf: buf[:0]}, nil
+}
+
+// NewRawWriter returns a StreamWriter that writes samples in format f
+// with no header at all: raw little-endian 16-bit PCM or float32, for
+// pipelines that take bare samples (telephony, sox -t raw).
+func NewRawWriter(w io.Writer, f Format) (*StreamWriter, error) {
+	if f.bytesPerSample() == 0 {
+		return nil, fmt.Errorf("audio: raw stream: %w", ErrUnsupported)
+	}
+	return &StreamWriter{w: w, f: f, buf: make([]byte, 0, writeBlock)}, nil
 }
 
 // Write encodes samples as Encode does and writes them to the stream. A NaN

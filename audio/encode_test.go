@@ -464,3 +464,38 @@ func BenchmarkEncode10s(b *testing.B) {
 		})
 	}
 }
+
+// TestRawWriter checks that a raw stream holds exactly the sample bytes of
+// the WAV file Encode writes, and that bad input writes nothing.
+func TestRawWriter(t *testing.T) {
+	samples := []float32{0, 0.5, -0.5, 1, -1, 2, -2, 1e-6}
+	for _, f := range []Format{PCM16, Float32} {
+		var wav, raw bytes.Buffer
+		if err := Encode(&wav, Clip{Samples: samples, SampleRate: 22050}, f); err != nil {
+			t.Fatal(err)
+		}
+		w, err := NewRawWriter(&raw, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Write(samples[:3]); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Write(samples[3:]); err != nil {
+			t.Fatal(err)
+		}
+		want := wav.Bytes()[wav.Len()-len(samples)*f.bytesPerSample():]
+		if !bytes.Equal(raw.Bytes(), want) {
+			t.Errorf("format %v: raw stream % x, want the WAV data % x", f, raw.Bytes(), want)
+		}
+		if err := w.Write([]float32{1, float32(math.NaN())}); !errors.Is(err, ErrNonFinite) {
+			t.Errorf("format %v: NaN sample: error %v, want ErrNonFinite", f, err)
+		}
+		if raw.Len() != len(want) {
+			t.Errorf("format %v: a rejected write wrote %d bytes", f, raw.Len()-len(want))
+		}
+	}
+	if _, err := NewRawWriter(io.Discard, Format(99)); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("unknown format: error %v, want ErrUnsupported", err)
+	}
+}

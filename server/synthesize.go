@@ -3,11 +3,9 @@ package server
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -142,7 +140,11 @@ func wavFormat(f outputFormat) audio.Format {
 // encodeAudio writes samples to w as a whole response body in format f.
 func encodeAudio(w io.Writer, f outputFormat, samples []float32, rate int) error {
 	if f == formatPCM {
-		return (&pcmWriter{w: w}).Write(samples)
+		raw, err := audio.NewRawWriter(w, audio.PCM16)
+		if err != nil {
+			return err
+		}
+		return raw.Write(samples)
 	}
 	return audio.Encode(w, audio.Clip{Samples: samples, SampleRate: rate}, wavFormat(f))
 }
@@ -156,30 +158,7 @@ type sampleWriter interface {
 // unknown length, or nothing for raw PCM.
 func newSampleWriter(w io.Writer, f outputFormat, rate int) (sampleWriter, error) {
 	if f == formatPCM {
-		return &pcmWriter{w: w}, nil
+		return audio.NewRawWriter(w, audio.PCM16)
 	}
 	return audio.NewStreamWriter(w, rate, wavFormat(f))
-}
-
-// pcmWriter writes samples as raw 16-bit little-endian PCM with the audio
-// package's conversion: value·32768 rounded half to even and clipped.
-type pcmWriter struct {
-	w   io.Writer
-	buf []byte
-}
-
-// Write converts and writes samples; a non-finite sample is an error and
-// nothing is written.
-func (p *pcmWriter) Write(samples []float32) error {
-	p.buf = p.buf[:0]
-	for i, x := range samples {
-		v := float64(x)
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("sample %d: %w", i, audio.ErrNonFinite)
-		}
-		v = max(-32768, min(32767, math.RoundToEven(v*32768)))
-		p.buf = binary.LittleEndian.AppendUint16(p.buf, uint16(int16(v)))
-	}
-	_, err := p.w.Write(p.buf)
-	return err
 }
